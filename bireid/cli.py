@@ -1,0 +1,70 @@
+"""The ``bireid`` command. Each subcommand is a module in ``bireid.commands`` exposing ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``; errors the user can fix print one clear line, not a
+traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ["train", "eval", "synth", "complexity", "ablate", "export", "extract", "search"]
+
+
+class UserError(Exception):
+    """An error caused by input the user controls (paths, options, files); printed without a traceback."""
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from .config import ConfigError
+
+    types: list[type[BaseException]] = [UserError, ConfigError, FileNotFoundError, NotADirectoryError,
+                                        PermissionError, IsADirectoryError]
+    for mod, name in (("bireid.data", "DatasetError"), ("bireid.data", "BadImageError"),
+                      ("bireid.engine.checkpoint", "CheckpointError"), ("bireid.runtime", "FormatError")):
+        try:
+            types.append(getattr(importlib.import_module(mod), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(types)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bireid", description="1-bit neural networks for person re-ID.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"bireid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as e:
+            if e.name == f"{__package__}.commands.{name}":
+                continue  # command not built (yet)
+            raise
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter
+                           if getattr(mod, "SHOW_DEFAULTS", False) else argparse.HelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("bireid: interrupted", file=sys.stderr)
+        return 130
+    except _user_error_types() as e:
+        print(f"bireid {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

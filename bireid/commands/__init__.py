@@ -1,0 +1,1 @@
+"""Subcommands of the bireid CLI, one module each (see bireid.cli)."""

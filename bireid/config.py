@@ -1,0 +1,354 @@
+"""One dataclass tree for every setting, loadable from YAML and overridable from the command line.
+
+Every field carries its help text in ``metadata["help"]``; the CLI turns each field into a flag
+(``--data.height 256``) so ``--help`` documents every option, and a few common ones get short aliases
+(``--dataset``, ``--epochs`` ...). The config actually used is saved beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is invalid; the message names the key or the file."""
+
+
+def opt(default: Any, help: str, choices: tuple | None = None, **kw) -> Any:
+    """A dataclass field with its CLI help (and allowed values) attached."""
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = choices
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = opt("synthetic", "data set name: synthetic, market1501, dukemtmc, cuhk03, msmt17, mars, "
+                       "custom (a CSV list); 'synthetic' generates the built-in benchmark on first use")
+    root: str = opt("", "data set folder (for 'synthetic': where it is generated; default runs/_data/synthetic)")
+    cuhk03_split: str = opt("detected", "CUHK03-NP variant", choices=("detected", "labeled"))
+    height: int = opt(128, "input height in pixels (must be divisible by 32)")
+    width: int = opt(64, "input width in pixels (must be divisible by 16)")
+    num_identities: int = opt(4, "P: identities per training batch (P x K sampler)")
+    num_instances: int = opt(8, "K: images per identity in a training batch")
+    test_batch_size: int = opt(128, "batch size for feature extraction at evaluation")
+    workers: int = opt(2, "data-loading worker processes (0 = load in the main process)")
+    bad_images: str = opt("skip", "what to do with corrupt or unreadable images: skip them (with a warning "
+                          "count) or stop with an error naming the file", choices=("skip", "error"))
+    flip_prob: float = opt(0.5, "random horizontal flip probability (training)")
+    pad: int = opt(10, "padding before the random crop (training); 0 disables pad+crop")
+    erasing_prob: float = opt(0.5, "random erasing probability (training); 0 disables it")
+    synth_train_ids: int = opt(120, "synthetic set: training identities")
+    synth_test_ids: int = opt(120, "synthetic set: test identities")
+    synth_seed: int = opt(0, "synthetic set: generator seed")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = opt("resnet18", "backbone architecture", choices=("resnet18", "resnet34", "resnet50"))
+    method: str = opt("real", "binarization method: real (float), xnor, bireal, reactnet, bireid",
+                      choices=("real", "xnor", "bireal", "reactnet", "bireid"))
+    last_stride: int = opt(1, "stride of the last stage (1 keeps a larger final feature map, as in re-ID)",
+                           choices=(1, 2))
+    width: int = opt(64, "channels of the first stage (64 is the standard ResNet)")
+    head: str = opt("bnneck", "re-ID head: bnneck (pool, BN, classifier) or fc2 (pool, FC, BN, classifier: the "
+                    "paper's 'FC, FC' head)", choices=("bnneck", "fc2"))
+    downsample: str = opt("binary", "binary models: the 1x1 downsample convs binary (BiRe-ID's accounting) or "
+                          "real with average pooling (Bi-Real's)", choices=("binary", "real"))
+    init_from: str = opt("", "initialise from a checkpoint of the same architecture (e.g. a trained real "
+                         "model for a binary one); mismatching keys are reported")
+    teacher: str = opt("", "reactnet: a real-valued teacher checkpoint for the distribution (KL) loss")
+    two_step: bool = opt(False, "binary models: train with binary activations only for the first half of the "
+                         "epochs, then binarize the weights too (ReActNet's two-step schedule)")
+
+
+@dataclass
+class LossConfig:
+    label_smoothing: float = opt(0.1, "label smoothing of the identity cross-entropy")
+    triplet: bool = opt(True, "add the batch-hard triplet loss on the pre-BN feature")
+    margin: float = opt(0.3, "triplet margin (<= 0 uses the soft margin log(1 + exp(d_ap - d_an)))")
+    triplet_weight: float = opt(1.0, "weight of the triplet loss")
+    distill_weight: float = opt(1.0, "weight of the distribution (KL) loss when a teacher is given")
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = opt("adam", "optimizer", choices=("adam", "sgd"))
+    lr: float = opt(3.5e-4, "base learning rate")
+    weight_decay: float = opt(5e-4, "weight decay (binary latent weights use binary_weight_decay)")
+    binary_weight_decay: float = opt(0.0, "weight decay on the latent weights of binary convs")
+    momentum: float = opt(0.9, "SGD momentum")
+    scheduler: str = opt("cosine", "learning-rate schedule after warmup", choices=("cosine", "step"))
+    milestones: list = opt([40, 70], "step schedule: epochs at which the rate is multiplied by gamma")
+    gamma: float = opt(0.1, "step schedule factor")
+    warmup_epochs: int = opt(2, "linear warmup epochs (from warmup_factor x lr)")
+    warmup_factor: float = opt(0.1, "starting fraction of the learning rate during warmup")
+    alpha_lr_mult: float = opt(1.0, "learning-rate multiplier for scale factors alpha (binary convs)")
+    other_lr_mult: float = opt(1.0, "learning-rate multiplier for BN, PReLU and other non-weight parameters")
+    grad_clip: float = opt(0.0, "clip the gradient norm to this value (0 = off)")
+
+
+@dataclass
+class GALConfig:
+    kr_gal: bool = opt(True, "bireid: kernel refinement (KR-GAL) on every binary conv")
+    fr_gal: bool = opt(True, "bireid: feature refinement (FR-GAL) on the supervised stages")
+    kr_lambda: float = opt(1e-4, "KR-GAL: weight lambda of lambda/2 ||w - alpha*sign(w)||^2")
+    kr_adv_weight: float = opt(1e-4, "KR-GAL: weight of the adversarial (generator) term")
+    alpha_mode: str = opt("learned", "KR-GAL scale factor: a learned per-channel vector or an attention "
+                          "module computing it from kernel statistics", choices=("learned", "attention"))
+    fr_mu: float = opt(1e-3, "FR-GAL: weight mu of mu/2 ||a_L - a*_H||^2")
+    fr_adv_weight: float = opt(1e-3, "FR-GAL: weight of the adversarial (generator) term")
+    fr_stages: list = opt([1, 2, 3], "FR-GAL: supervised low-level stages (1-based; 4 is the high level)")
+    disc_lr: float = opt(1e-4, "learning rate of the discriminators")
+    disc_hidden: int = opt(64, "hidden width of the discriminator MLPs")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = opt(24, "training epochs")
+    seed: int = opt(0, "random seed (Python, NumPy, torch, the sampler)")
+    device: str = opt("cpu", "device: cpu, cuda, cuda:N")
+    amp: bool = opt(True, "mixed precision on CUDA (ignored on CPU)")
+    output_dir: str = opt("runs/train", "where logs, curves and checkpoints go")
+    resume: bool = opt(False, "continue from output_dir/last checkpoint exactly where it stopped")
+    eval_every: int = opt(0, "evaluate every N epochs (0 = only at the end)")
+    checkpoint_every: int = opt(1, "write the resumable checkpoint every N epochs")
+    log_format: str = opt("jsonl", "per-epoch log format", choices=("jsonl", "csv"))
+    threads: int = opt(0, "torch CPU threads (0 = torch's default)")
+    max_steps_per_epoch: int = opt(0, "cap iterations per epoch (0 = a full pass over the training set)")
+    sync_bn: bool = opt(False, "distributed: synchronise BatchNorm statistics across ranks")
+    progress: bool = opt(True, "show progress bars")
+
+
+@dataclass
+class EvalConfig:
+    metric: str = opt("euclidean", "distance", choices=("euclidean", "cosine"))
+    rerank: bool = opt(False, "k-reciprocal re-ranking")
+    flip: bool = opt(False, "average features of the image and its horizontal flip")
+    max_rank: int = opt(50, "longest CMC curve reported")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    gal: GALConfig = field(default_factory=GALConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml())
+
+
+# Short aliases for the flags people type most; each maps to a dotted key.
+ALIASES: dict[str, str] = {
+    "dataset": "data.dataset",
+    "data-root": "data.root",
+    "height": "data.height",
+    "width": "data.width",
+    "workers": "data.workers",
+    "arch": "model.arch",
+    "method": "model.method",
+    "last-stride": "model.last_stride",
+    "epochs": "train.epochs",
+    "lr": "optim.lr",
+    "seed": "train.seed",
+    "device": "train.device",
+    "output-dir": "train.output_dir",
+    "resume": "train.resume",
+}
+
+
+def _field_type(cls: type, f: dataclasses.Field) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints[f.name]
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    """Convert a YAML or CLI value to the field's type, with an error naming the key."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        typ = [a for a in typing.get_args(typ) if a is not type(None)][0]
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if typ is list or typing.get_origin(typ) is list:
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.strip().startswith("[") else [
+                    yaml.safe_load(v) for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                value = [value]
+            return list(value)
+        if typ is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"not an integer: {value!r}")
+            if isinstance(value, bool):
+                raise ValueError(f"not an integer: {value!r}")
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return "" if value is None else str(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"config key '{key}': {e}") from None
+    return value
+
+
+def _validate_choice(cls: type, f: dataclasses.Field, value: Any, key: str) -> None:
+    choices = f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set a dotted key (``data.height``) with type conversion and validation."""
+    parts = key.split(".")
+    obj: Any = cfg
+    for p in parts[:-1]:
+        if not is_dataclass(obj) or not hasattr(obj, p):
+            raise ConfigError(f"unknown config section '{p}' in '{key}'")
+        obj = getattr(obj, p)
+    names = {f.name: f for f in fields(obj)}
+    if parts[-1] not in names:
+        raise ConfigError(f"unknown config key '{key}' (known in this section: {', '.join(names)})")
+    f = names[parts[-1]]
+    v = _coerce(value, _field_type(type(obj), f), key)
+    _validate_choice(type(obj), f, v, key)
+    setattr(obj, f.name, v)
+
+
+def _apply_dict(cfg: Config, d: dict, prefix: str = "") -> None:
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _apply_dict(cfg, v, key + ".")
+        else:
+            set_key(cfg, key, v)
+
+
+def from_dict(d: dict) -> Config:
+    cfg = Config()
+    _apply_dict(cfg, d or {})
+    validate(cfg)
+    return cfg
+
+
+def load_yaml(path: str | Path) -> Config:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+    if d is not None and not isinstance(d, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(d).__name__}")
+    try:
+        return from_dict(d or {})
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks, each naming the offending key."""
+    d, m, t, o = cfg.data, cfg.model, cfg.train, cfg.optim
+    for key, val in (("data.height", d.height), ("data.width", d.width), ("data.num_identities",
+                     d.num_identities), ("data.num_instances", d.num_instances), ("data.test_batch_size",
+                     d.test_batch_size), ("train.epochs", t.epochs)):
+        if val <= 0:
+            raise ConfigError(f"config key '{key}' must be positive, got {val}")
+    if d.workers < 0:
+        raise ConfigError(f"config key 'data.workers' must be >= 0, got {d.workers}")
+    if d.height % 32 or d.width % 16:
+        raise ConfigError(f"input size {d.height}x{d.width} must have height divisible by 32 and width by 16 "
+                          "(the backbone downsamples by 32, or 16 with last_stride=1)")
+    if o.lr <= 0:
+        raise ConfigError(f"config key 'optim.lr' must be positive, got {o.lr}")
+    if m.method == "real" and m.teacher:
+        raise ConfigError("model.teacher is only used by --method reactnet")
+    if not 0 <= d.flip_prob <= 1 or not 0 <= d.erasing_prob <= 1:
+        raise ConfigError("data.flip_prob and data.erasing_prob must lie in [0, 1]")
+    if any(s not in (1, 2, 3) for s in cfg.gal.fr_stages):
+        raise ConfigError(f"gal.fr_stages must be a subset of 1, 2, 3, got {cfg.gal.fr_stages}")
+
+
+# ----------------------------------------------------------------------------------------------- CLI glue
+def _walk(cls: type, prefix: str = ""):
+    for f in fields(cls):
+        typ = _field_type(cls, f)
+        if is_dataclass(typ):
+            yield from _walk(typ, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, typ
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None) -> None:
+    """Add ``--config``, ``--set`` and one flag per config field (with its help) to a parser."""
+    parser.add_argument("--config", metavar="YAML", help="load settings from a YAML file (flags override it)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="override any key, e.g. --set optim.lr=1e-3 (repeatable)")
+    alias_of = {v: k for k, v in ALIASES.items()}
+    default = Config()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for key, f, typ in _walk(Config):
+        section = key.split(".")[0]
+        if sections is not None and section not in sections:
+            continue
+        g = groups.setdefault(section, parser.add_argument_group(f"{section} options"))
+        names = [f"--{key}"]
+        if key in alias_of:
+            names.insert(0, f"--{alias_of[key]}")
+        cur: Any = default
+        for p in key.split("."):
+            cur = getattr(cur, p)
+        help_text = f.metadata.get("help", "") + f" (default: {cur})"
+        choices = f.metadata.get("choices")
+        if typ is bool:
+            g.add_argument(*names, dest=key, default=None, action=argparse.BooleanOptionalAction,
+                           help=help_text)
+        else:
+            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else typ.__name__.upper() \
+                if isinstance(typ, type) else "VALUE"
+            g.add_argument(*names, dest=key, default=None, metavar=metavar, help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Build the config: defaults, then ``--config`` YAML, then per-field flags, then ``--set``."""
+    cfg = load_yaml(args.config) if getattr(args, "config", None) else Config()
+    for key, _f, _t in _walk(Config):
+        val = getattr(args, key, None)
+        if val is not None:
+            set_key(cfg, key, val)
+    for item in getattr(args, "set", []) or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        k, v = item.split("=", 1)
+        set_key(cfg, k.strip(), yaml.safe_load(v) if v.strip() else "")
+    validate(cfg)
+    return cfg

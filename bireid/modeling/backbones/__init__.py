@@ -1,0 +1,1 @@
+"""Backbones: real-valued ResNets (``resnet``) and their 1-bit counterparts (``binary_resnet``)."""

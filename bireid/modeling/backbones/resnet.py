@@ -1,0 +1,115 @@
+"""Real-valued ResNet-18/34/50, written for re-ID (``last_stride``) and returning every stage's map.
+
+Contract shared by all backbones: ``forward(x)`` returns the list of the four stage outputs (low to high
+level); ``stage_channels`` lists their channel counts and ``out_channels`` is the last one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..registry import register_backbone
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + idt)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, planes: int, stride: int = 1):
+        super().__init__()
+        cout = planes * 4
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + idt)
+
+
+class ResNet(nn.Module):
+    def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        cin = width
+        stages = []
+        self.stage_channels: list[int] = []
+        for i, n in enumerate(layers):
+            planes = width * 2**i
+            stride = 1 if i == 0 else (last_stride if i == 3 else 2)
+            blocks = []
+            for j in range(n):
+                blocks.append(block(cin, planes, stride if j == 0 else 1))
+                cin = planes * block.expansion
+            stages.append(nn.Sequential(*blocks))
+            self.stage_channels.append(cin)
+        self.stages = nn.ModuleList(stages)
+        self.out_channels = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Zero-init the last BN of each residual branch: every block starts as identity, which trains
+        # faster from random init (there are no pretrained weights here).
+        for m in self.modules():
+            if isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+            elif isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        outs = []
+        for s in self.stages:
+            x = s(x)
+            outs.append(x)
+        return outs
+
+
+@register_backbone("resnet18")
+def resnet18(last_stride: int = 1, width: int = 64) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], last_stride, width)
+
+
+@register_backbone("resnet34")
+def resnet34(last_stride: int = 1, width: int = 64) -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], last_stride, width)
+
+
+@register_backbone("resnet50")
+def resnet50(last_stride: int = 1, width: int = 64) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], last_stride, width)

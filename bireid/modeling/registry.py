@@ -1,0 +1,69 @@
+"""The model registry: backbones register by name, ``create_model`` builds a full re-ID model.
+
+Backbones are keyed by (family, arch): family "real" holds the float ResNets, family "binary" the 1-bit
+ones (``bireid.modeling.backbones.binary_resnet``). A binarization *method* (``bireid.methods``) picks the
+family and the options passed to its builder, so ``create_model("resnet18", method="bireal")`` just works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.nn as nn
+
+_BACKBONES: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+
+
+def register_backbone(arch: str, family: str = "real") -> Callable:
+    """Decorator: ``@register_backbone("resnet18", family="binary")`` on a builder ``fn(**kw) -> nn.Module``."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = (family, arch)
+        if key in _BACKBONES:
+            raise KeyError(f"backbone {arch!r} ({family}) is registered twice")
+        _BACKBONES[key] = fn
+        return fn
+
+    return deco
+
+
+def list_backbones(family: str | None = None) -> list[str]:
+    _import_builtin()
+    return sorted({a for f, a in _BACKBONES if family is None or f == family})
+
+
+def create_backbone(arch: str, family: str = "real", **kw) -> nn.Module:
+    _import_builtin()
+    key = (family, arch)
+    if key not in _BACKBONES:
+        known = ", ".join(a for f, a in sorted(_BACKBONES) if f == family) or "none"
+        raise KeyError(f"unknown {family} backbone {arch!r}; known: {known}")
+    return _BACKBONES[key](**kw)
+
+
+def _import_builtin() -> None:
+    # Registration happens on import; import lazily to keep `import bireid` cheap and cycle-free.
+    from .backbones import resnet  # noqa: F401
+
+    try:
+        from .backbones import binary_resnet  # noqa: F401
+    except ImportError as e:  # only while the binary family is absent; never hide its own errors
+        if "binary_resnet" not in str(e):
+            raise
+
+
+def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "real", head: str = "bnneck",
+                 last_stride: int = 1, **kw) -> nn.Module:
+    """Build a re-ID model: backbone ``name`` binarized by ``method``, with a re-ID ``head``.
+
+    Extra keyword arguments go to the backbone builder (e.g. ``width``, ``downsample``).
+    """
+    from .reid_model import ReIDModel
+
+    if method == "real":
+        backbone = create_backbone(name, "real", last_stride=last_stride, **kw)
+    else:
+        from ..methods import get_method
+
+        backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
+    return ReIDModel(backbone, num_classes=num_classes, head=head)
