@@ -37,6 +37,9 @@ class DataConfig:
     dataset: str = opt("synthetic", "data set name: synthetic, market1501, dukemtmc, cuhk03, msmt17, mars, "
                        "custom (a CSV list); 'synthetic' generates the built-in benchmark on first use")
     root: str = opt("", "data set folder (for 'synthetic': where it is generated; default runs/_data/synthetic)")
+    eval_dataset: str = opt("", "evaluate on another data set's query/gallery (e.g. train on mars, test on "
+                            "market1501); empty = the training data set")
+    eval_root: str = opt("", "folder of eval_dataset")
     cuhk03_split: str = opt("detected", "CUHK03-NP variant", choices=("detected", "labeled"))
     height: int = opt(128, "input height in pixels (must be divisible by 32)")
     width: int = opt(64, "input width in pixels (must be divisible by 16)")
@@ -175,6 +178,10 @@ ALIASES: dict[str, str] = {
     "device": "train.device",
     "output-dir": "train.output_dir",
     "resume": "train.resume",
+    "kr-gal": "gal.kr_gal",
+    "fr-gal": "gal.fr_gal",
+    "teacher": "model.teacher",
+    "init-from": "model.init_from",
 }
 
 

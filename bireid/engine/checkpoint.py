@@ -1,0 +1,218 @@
+"""Checkpoints: one safetensors file per checkpoint, written atomically, loaded without unpickling.
+
+A checkpoint holds every tensor (model weights, optimizer and auxiliary states, RNG states) in the
+safetensors body and everything else (config, epoch, the structure of nested states) as JSON in the
+safetensors metadata under the key ``bireid``. Nested states such as ``optimizer.state_dict()`` are
+flattened: tensors become entries ``<prefix>/<path>`` and the JSON skeleton keeps ``{"__tensor__": key}``
+in their place, so loading rebuilds them exactly with no pickle involved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+FORMAT = "bireid-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, from a newer format, or does not fit the model."""
+
+
+# ------------------------------------------------------------------------------------------- flattening
+def flatten_state(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace tensors (and numpy arrays) in a nested structure by references into ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, np.ndarray):
+        key = prefix
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(obj))
+        return {"__ndarray__": key}
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            # JSON keys are strings; remember int keys (optimizer state is keyed by param index).
+            sk = f"__int__{k}" if isinstance(k, int) else str(k)
+            out[sk] = flatten_state(v, f"{prefix}/{sk}", tensors)
+        return out
+    if isinstance(obj, (list, tuple)):
+        items = [flatten_state(v, f"{prefix}/{i}", tensors) for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store a {type(obj).__name__} at '{prefix}' in a checkpoint")
+
+
+def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__ndarray__" in obj:
+            return tensors[obj["__ndarray__"]].numpy()
+        if "__tuple__" in obj:
+            return tuple(unflatten_state(v, tensors) for v in obj["__tuple__"])
+        return {(int(k[7:]) if k.startswith("__int__") else k): unflatten_state(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten_state(v, tensors) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------------------------------- atomic io
+def atomic_write(path: str | Path, write_fn) -> None:
+    """Write through ``write_fn(tmp_path)`` to a temporary file, fsync it, then rename over ``path``.
+
+    A crash at any moment leaves either the previous file or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor], meta: dict[str, Any],
+                    states: dict[str, Any] | None = None) -> None:
+    """Save model weights (``model/<key>``), nested ``states`` (optimizer, scheduler, ...) and JSON ``meta``."""
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model_state.items():
+        tensors[f"model/{k}"] = v.detach().cpu().contiguous()
+    skeleton = flatten_state(states or {}, "state", tensors)
+    # safetensors refuses tensors that share memory; clone any that alias another.
+    seen: dict[tuple[int, int], str] = {}
+    for k, t in list(tensors.items()):
+        if t.numel() == 0:
+            continue
+        ident = (t.untyped_storage().data_ptr(), t.storage_offset())
+        if ident in seen:
+            tensors[k] = t.clone()
+        seen[ident] = k
+    header = {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta, "states": skeleton}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"bireid": json.dumps(header)}))
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Return (model_state, meta, states) of a checkpoint, validating its header."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (expected e.g. {path}/model.safetensors)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("bireid")
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {e}") from None
+    if raw is None:
+        raise CheckpointError(f"{path} is a safetensors file but not a bireid checkpoint (no 'bireid' metadata)")
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata: {e}") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {header.get('format')!r}")
+    if int(header.get("version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {header['version']} is newer than this bireid "
+                              f"supports ({FORMAT_VERSION}); upgrade bireid")
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+    try:
+        states = unflatten_state(header.get("states", {}), tensors)
+    except KeyError as e:
+        raise CheckpointError(f"{path}: corrupted checkpoint, missing tensor {e}") from None
+    return model_state, header.get("meta", {}), states
+
+
+# ------------------------------------------------------------------------------------------- model loading
+def check_state_compatible(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise CheckpointError naming missing, unexpected and shape-mismatched keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing in checkpoint", missing), ("unexpected in checkpoint", unexpected),
+                             ("shape mismatch", shapes)):
+            if items:
+                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+                parts.append(f"{label}: {', '.join(items[:5])}{more}")
+        raise CheckpointError(f"{source} does not fit this model (another architecture or method?); "
+                              + "; ".join(parts))
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
+    """Build the model a checkpoint was trained with and load its weights. Returns (model in eval mode, cfg)."""
+    from ..config import ConfigError, from_dict
+    from ..modeling import create_model
+
+    state, meta, _ = read_checkpoint(path)
+    if "config" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{path}: checkpoint has no model description (config/num_classes)")
+    try:
+        cfg = from_dict(meta["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: stored config is invalid: {e}") from None
+    model = create_model(**model_kwargs(cfg, int(meta["num_classes"])))
+    check_state_compatible(model, state, str(path))
+    model.load_state_dict(state)
+    return model.to(device).eval(), cfg
+
+
+def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
+    """The ``create_model`` arguments a config describes (kept in one place for training and loading)."""
+    m = cfg.model
+    kw: dict[str, Any] = dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head,
+                              last_stride=m.last_stride, width=m.width)
+    if m.method != "real":
+        kw["downsample"] = m.downsample
+    if m.method == "bireid":
+        kw["alpha_mode"] = cfg.gal.alpha_mode
+    return kw
+
+
+def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Copy every tensor whose name and shape match (e.g. a real model into a binary one); report the rest."""
+    state, _, _ = read_checkpoint(path)
+    own = model.state_dict()
+    loaded, mismatched = [], []
+    for k, v in state.items():
+        if k in own and tuple(own[k].shape) == tuple(v.shape):
+            own[k] = v
+            loaded.append(k)
+        elif k in own:
+            mismatched.append(k)
+    if not loaded:
+        raise CheckpointError(f"{path}: no tensor matches this model by name and shape; is it a bireid model of "
+                              "the same architecture?")
+    model.load_state_dict(own)
+    missing = [k for k in own if k not in state]
+    return {"loaded": loaded, "mismatched": mismatched, "missing": missing}
