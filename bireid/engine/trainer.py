@@ -305,6 +305,8 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
     model.to(device)
     aux_losses.to(device)
     if dist_info.enabled and cfg.train.sync_bn:
+        if device.type != "cuda":
+            raise ConfigError("train.sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo)")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
     groups = build_param_groups(model, cfg)
