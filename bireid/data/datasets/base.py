@@ -1,0 +1,241 @@
+"""The data-set contract (``Sample``, ``ReIDDataset``), its errors, the parser registry and shared helpers.
+
+Every parser returns a :class:`ReIDDataset` whose lists hold :class:`Sample` tuples with 0-based camera
+ids; training identities are relabelled ``0..N-1`` (in sorted order of the original ids) so they can index
+a classifier, while query and gallery keep the original ids (only equality matters at evaluation).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+
+
+class DatasetError(ValueError):
+    """A data set cannot be read as asked (missing folder, unparsable name, bad value); names the path."""
+
+
+class BadImageError(DatasetError):
+    """An image file cannot be decoded (missing, unreadable, corrupt or truncated)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"bad image {self.path}: {reason}")
+
+    def __reduce__(self):
+        # Default exception pickling replays ``args`` (the one message); keep the two-field constructor so the
+        # error survives a trip through a worker process.
+        return (type(self), (self.path, self.reason))
+
+
+class Sample(NamedTuple):
+    """One image: its file, identity and 0-based camera."""
+
+    path: str
+    pid: int
+    camid: int
+
+
+@dataclass
+class ReIDDataset:
+    """A re-ID data set: training images (pids ``0..N-1``) plus query and gallery for evaluation."""
+
+    name: str
+    train: list[Sample] = field(default_factory=list)
+    query: list[Sample] = field(default_factory=list)
+    gallery: list[Sample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({s.pid for s in self.train})
+
+    @property
+    def num_train_cams(self) -> int:
+        return len({s.camid for s in self.train})
+
+    def validate(self) -> None:
+        """Check the contract: training pids are exactly ``0..N-1``; every camera id and pid is >= 0."""
+        pids = sorted({s.pid for s in self.train})
+        if pids != list(range(len(pids))):
+            bad = next(p for i, p in enumerate(pids) if p != i)
+            raise DatasetError(f"data set '{self.name}': training pids must be relabelled 0..{len(pids) - 1}, "
+                               f"found pid {bad}")
+        for split, samples in (("train", self.train), ("query", self.query), ("gallery", self.gallery)):
+            for s in samples:
+                if s.camid < 0:
+                    raise DatasetError(f"data set '{self.name}' {split}: negative camera id {s.camid} for {s.path}")
+                if s.pid < 0:
+                    raise DatasetError(f"data set '{self.name}' {split}: negative pid {s.pid} (junk images must "
+                                       f"be dropped) for {s.path}")
+
+    def summary(self) -> str:
+        """A small table: identities, images and cameras per split."""
+        rows = [("split", "ids", "images", "cameras")]
+        for split, samples in (("train", self.train), ("query", self.query), ("gallery", self.gallery)):
+            rows.append((split, str(len({s.pid for s in samples})), str(len(samples)),
+                         str(len({s.camid for s in samples}))))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [f"data set '{self.name}'"]
+        for j, r in enumerate(rows):
+            lines.append("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                                          for i, c in enumerate(r)))
+            if j == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- registry
+DatasetFactory = Callable[..., ReIDDataset]
+_REGISTRY: dict[str, DatasetFactory] = {}
+
+
+def register_dataset(name: str) -> Callable[[DatasetFactory], DatasetFactory]:
+    """Decorator: register ``factory(root, **kw) -> ReIDDataset`` under ``name`` (case-insensitive)."""
+    key = name.lower()
+
+    def deco(factory: DatasetFactory) -> DatasetFactory:
+        old = _REGISTRY.get(key)
+        # Re-importing the same module (e.g. importlib.reload) re-registers the same function: allow that.
+        if old is not None and (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
+            raise ValueError(f"data set name '{name}' is already registered by {old.__module__}.{old.__qualname__}")
+        _REGISTRY[key] = factory
+        return factory
+
+    return deco
+
+
+def _import_parsers() -> None:
+    importlib.import_module("bireid.data.datasets")  # registers the built-in parsers
+    try:
+        importlib.import_module("bireid.data.synth")  # registers 'synthetic' when that module exists
+    except ModuleNotFoundError as e:
+        if e.name not in ("bireid.data.synth",):
+            raise
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`build_dataset`, sorted."""
+    _import_parsers()
+    return sorted(_REGISTRY)
+
+
+def build_dataset(name: str, root: str | Path, **kw) -> ReIDDataset:
+    """Parse the data set ``name`` found at ``root``; extra keywords go to its parser."""
+    _import_parsers()
+    key = str(name).lower()
+    if key not in _REGISTRY:
+        raise DatasetError(f"unknown data set '{name}'; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[key](root, **kw)
+
+
+# -------------------------------------------------------------------------------------------- shared helpers
+def check_root_dir(root: str | Path, dataset: str) -> Path:
+    """``root`` as a Path; it must be an existing folder."""
+    if root is None or str(root) == "":
+        raise DatasetError(f"{dataset}: no data set folder given (set data.root)")
+    p = Path(root).expanduser()
+    if not p.exists():
+        raise DatasetError(f"{dataset}: data set folder {p.resolve()} does not exist")
+    if not p.is_dir():
+        raise DatasetError(f"{dataset}: data set root {p.resolve()} is a file, expected a folder")
+    return p
+
+
+def find_layout_root(root: str | Path, dataset: str, required: Iterable[str], subfolders: Iterable[str] = ()) -> Path:
+    """The folder holding the ``required`` children: ``root`` itself or one of its ``subfolders`` (release names).
+
+    A missing child raises a :class:`DatasetError` naming its full path.
+    """
+    base = check_root_dir(root, dataset)
+    required, subfolders = list(required), list(subfolders)
+    candidates = [base] + [base / s for s in subfolders if (base / s).is_dir()]
+    for c in candidates:
+        if all((c / r).exists() for r in required):
+            break
+    else:
+        # Report against the candidate holding most of the layout (the release subfolder when present).
+        c = max(reversed(candidates), key=lambda d: sum((d / r).exists() for r in required))
+    for r in required:
+        child = c / r
+        if not child.exists():
+            hint = ""
+            if subfolders:
+                hint = f" (the root may also be a folder holding {' or '.join(repr(s) for s in subfolders)})"
+            raise DatasetError(f"{dataset}: missing folder {child.resolve()}{hint}")
+        if not child.is_dir():
+            raise DatasetError(f"{dataset}: {child.resolve()} is a file, expected a folder")
+    return c
+
+
+def list_images(folder: Path, dataset: str, recursive: bool = False) -> list[Path]:
+    """Image files (.jpg/.jpeg/.png, any case) in ``folder``, sorted; an empty folder is an error."""
+    if not folder.is_dir():
+        raise DatasetError(f"{dataset}: missing folder {folder.resolve()}")
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise DatasetError(f"{dataset}: folder {folder.resolve()} has no images (.jpg, .jpeg, .png)")
+    return files
+
+
+def check_camera(cam: int, num_cams: int, path: Path | str, dataset: str) -> int:
+    """Convert a 1-based camera number to 0-based, checking it lies in ``1..num_cams``."""
+    if not 1 <= cam <= num_cams:
+        raise DatasetError(f"{dataset}: camera {cam} out of range 1..{num_cams} in {path}")
+    return cam - 1
+
+
+def relabel(samples: list[Sample]) -> list[Sample]:
+    """Map training pids to ``0..N-1`` in sorted order of the original pids."""
+    mapping = {pid: i for i, pid in enumerate(sorted({s.pid for s in samples}))}
+    return [Sample(s.path, mapping[s.pid], s.camid) for s in samples]
+
+
+_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
+
+
+def parse_market_folder(folder: Path, split: str, num_cams: int, dataset: str) -> list[Sample]:
+    """Parse a Market-1501-style folder (``PPPP_cC...``): junk (-1) dropped; distractors (0) kept in gallery only.
+
+    ``split`` is 'train', 'query' or 'gallery'. Cameras become 0-based; pids are kept (relabel separately).
+    """
+    out: list[Sample] = []
+    for p in list_images(folder, dataset):
+        m = _MARKET_NAME.match(p.name)
+        if m is None:
+            raise DatasetError(f"{dataset}: cannot parse pid and camera from file name '{p.name}' ({p.resolve()}); "
+                               "expected names like 0002_c1s1_000451_03.jpg")
+        pid, cam = int(m.group(1)), int(m.group(2))
+        if pid == -1:
+            continue  # junk
+        if pid < -1:
+            raise DatasetError(f"{dataset}: invalid pid {pid} in file name {p.resolve()}")
+        camid = check_camera(cam, num_cams, p.resolve(), dataset)
+        if pid == 0 and split != "gallery":
+            continue  # distractors are only gallery negatives
+        out.append(Sample(str(p), pid, camid))
+    return out
+
+
+def market_style_dataset(root: Path, name: str, num_cams: int) -> ReIDDataset:
+    """Build a data set from a folder with bounding_box_train, query and bounding_box_test."""
+    train = parse_market_folder(root / "bounding_box_train", "train", num_cams, name)
+    query = parse_market_folder(root / "query", "query", num_cams, name)
+    gallery = parse_market_folder(root / "bounding_box_test", "gallery", num_cams, name)
+    if not train:
+        raise DatasetError(f"{name}: no usable training images in {(root / 'bounding_box_train').resolve()} "
+                           "(all junk or distractors)")
+    return ReIDDataset(name, relabel(train), query, gallery)
+
+
+MARKET_LAYOUT: tuple[str, ...] = ("bounding_box_train", "query", "bounding_box_test")
