@@ -2,11 +2,11 @@ import json
 
 import pytest
 import torch
+from helpers import tiny_config
 
 from bireid.config import ConfigError
 from bireid.engine.checkpoint import read_checkpoint
 from bireid.engine.trainer import TrainingDiverged, lr_factor, train
-from helpers import tiny_config
 
 
 def test_train_writes_run_folder_and_metrics(tiny_synth, tmp_path):
