@@ -55,6 +55,7 @@ class DataConfig:
     synth_train_ids: int = opt(120, "synthetic set: training identities")
     synth_test_ids: int = opt(120, "synthetic set: test identities")
     synth_seed: int = opt(0, "synthetic set: generator seed")
+    synth_difficulty: float = opt(0.5, "synthetic set: 0 = easy (distinct people, mild cameras) .. 1 = hard")
 
 
 @dataclass

@@ -13,8 +13,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
     """Root of a small synthetic Market-1501-format set (6 train ids, 6 test ids)."""
+    from bireid.config import Config
     from bireid.data.synth import ensure_synthetic
 
     root = tmp_path_factory.mktemp("synth") / "synthetic"
-    ensure_synthetic(root, num_train_ids=6, num_test_ids=6, seed=0)
+    # The trainer asks for the config's difficulty; generating with it here lets every test reuse this set.
+    ensure_synthetic(root, num_train_ids=6, num_test_ids=6, seed=0, difficulty=Config().data.synth_difficulty)
     return root

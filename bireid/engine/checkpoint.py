@@ -200,19 +200,15 @@ def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
 
 
 def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Copy every tensor whose name and shape match (e.g. a real model into a binary one); report the rest."""
+    """Copy every tensor whose name and shape match (e.g. a real model into a binary one); report the rest.
+
+    Matching (and re-initialising learned scales from the loaded kernels) is ``bireid.nn.init_from_state``.
+    """
+    from ..nn import init_from_state
+
     state, _, _ = read_checkpoint(path)
-    own = model.state_dict()
-    loaded, mismatched = [], []
-    for k, v in state.items():
-        if k in own and tuple(own[k].shape) == tuple(v.shape):
-            own[k] = v
-            loaded.append(k)
-        elif k in own:
-            mismatched.append(k)
-    if not loaded:
+    rep = init_from_state(model, state)
+    if not rep.loaded:
         raise CheckpointError(f"{path}: no tensor matches this model by name and shape; is it a bireid model of "
                               "the same architecture?")
-    model.load_state_dict(own)
-    missing = [k for k in own if k not in state]
-    return {"loaded": loaded, "mismatched": mismatched, "missing": missing}
+    return {"loaded": rep.loaded, "mismatched": rep.mismatched, "missing": rep.missing}

@@ -74,7 +74,8 @@ def resolve_device(name: str) -> torch.device:
 def dataset_kwargs(cfg: Config, name: str) -> dict[str, Any]:
     d = cfg.data
     if name == "synthetic":
-        return dict(num_train_ids=d.synth_train_ids, num_test_ids=d.synth_test_ids, seed=d.synth_seed)
+        return dict(num_train_ids=d.synth_train_ids, num_test_ids=d.synth_test_ids, seed=d.synth_seed,
+                    difficulty=d.synth_difficulty)
     if name == "cuhk03":
         return dict(split=d.cuhk03_split)
     return {}
