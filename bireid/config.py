@@ -116,6 +116,9 @@ class GALConfig:
     fr_stages: list = opt([1, 2, 3], "FR-GAL: supervised low-level stages (1-based; 4 is the high level)")
     disc_lr: float = opt(1e-4, "learning rate of the discriminators")
     disc_hidden: int = opt(64, "hidden width of the discriminator MLPs")
+    disc_blocks: int = opt(2, "Linear + LeakyReLU blocks per discriminator")
+    kr_filters_per_layer: int = opt(32, "KR-GAL: filters per layer sampled for the discriminator each step")
+    fr_grid: list = opt([4, 2], "FR-GAL: features are average-pooled to this (h, w) grid for the discriminator")
 
 
 @dataclass

@@ -376,7 +376,8 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
             scaler.scale(loss).backward()
             if cfg.optim.grad_clip > 0:
                 scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                         cfg.optim.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()

@@ -1,0 +1,289 @@
+"""bireid ablate: the BiRe-ID ablation -- real, Bi-Real, and BiRe-ID with KR-GAL / FR-GAL / both -- trained
+with the same seeds, data and budget, summarised as a markdown table (mean ± std over seeds)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import shlex
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..cli import UserError
+from ..config import Config, ConfigError, load_yaml, set_key, validate
+
+HELP = "ablation: real vs Bi-Real vs BiRe-ID (KR-GAL, FR-GAL, both, attention alpha) over several seeds"
+DESCRIPTION = """Train every variant with the same seeds, data and budget and write a markdown table:
+variant | Rank-1 mean ± std | mAP mean ± std | median step time | step cost relative to the plain binary
+(Bi-Real) step.
+
+Variants:
+  real           full-precision ResNet (the accuracy reference)
+  bireal         1-bit Bi-Real baseline (no alpha, no GAL)
+  bireid-none    BiRe-ID backbone (learned channel-wise alpha), no GAL
+  bireid-kr      + KR-GAL only
+  bireid-fr      + FR-GAL only
+  bireid-both    + KR-GAL and FR-GAL (the paper's method)
+  bireid-attn    + both, attention-aware alpha (gal.alpha_mode=attention)
+
+Data: 'synthetic' is the built-in benchmark; 'mars-market' trains on MARS (mini) and evaluates on
+Market-1501 (mini) query/gallery, both under --data-root (default ../shared/data/reid).
+Each run lives in RUNS_DIR/VARIANT/seedS; a finished run (results.json with the same config) is reused, an
+interrupted one (last.safetensors) is resumed, so re-running the command continues an ablation.
+Examples:
+  bireid ablate --dataset synthetic --seeds 0 1 2 --epochs 12
+  bireid ablate --dataset mars-market --epochs 30 --device cuda --set data.height=256 --set data.width=128 \\
+      --out benchmarks/RESULTS.md"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    method: str
+    kr: bool = False
+    fr: bool = False
+    alpha_mode: str = "learned"
+    label: str = ""
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("real", "real", label="real-valued ResNet"),
+    Variant("bireal", "bireal", label="Bi-Real (1-bit baseline)"),
+    Variant("bireid-none", "bireid", label="BiRe-ID backbone, learned alpha, no GAL"),
+    Variant("bireid-kr", "bireid", kr=True, label="+ KR-GAL"),
+    Variant("bireid-fr", "bireid", fr=True, label="+ FR-GAL"),
+    Variant("bireid-both", "bireid", kr=True, fr=True, label="+ KR-GAL + FR-GAL"),
+    Variant("bireid-attn", "bireid", kr=True, fr=True, alpha_mode="attention",
+            label="+ KR-GAL + FR-GAL, attention alpha"),
+]}
+BASELINE = "bireal"  # the "plain binary step" the relative step cost refers to
+DEFAULT_SHARED = "../shared/data/reid"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--dataset", choices=("synthetic", "mars-market"), default="synthetic",
+                   help="synthetic benchmark, or train on MARS and test on Market-1501 (default: synthetic)")
+    p.add_argument("--data-root", default="",
+                   help="synthetic: where the benchmark is generated (default: the trainer's); mars-market: the "
+                        f"folder holding mars-mini/ and market1501-mini/ (default {DEFAULT_SHARED})")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the config's)")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT",
+                   help=f"variants to run (default: all): {', '.join(VARIANTS)}")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: the config's)")
+    p.add_argument("--runs-dir", default="runs/ablate", help="folder for the runs (default: runs/ablate)")
+    p.add_argument("--out", default="",
+                   help="markdown file for the table: a missing file is created; in an existing file the section "
+                        "written by an earlier ablation with the same --title is replaced, else appended "
+                        "(default: RUNS_DIR/ABLATION.md)")
+    p.add_argument("--title", default="", help="section title (default: 'Ablation: DATASET')")
+    p.add_argument("--config", metavar="YAML", help="base settings for every run (method and gal flags are set "
+                   "per variant)")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="override a base setting, e.g. --set data.height=256 (repeatable)")
+
+
+# ------------------------------------------------------------------------------------------------ configs
+def base_config(args: argparse.Namespace) -> Config:
+    """The settings shared by every run: --config, --set, then --dataset/--data-root/--epochs/--device."""
+    cfg = load_yaml(args.config) if args.config else Config()
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        k, v = item.split("=", 1)
+        set_key(cfg, k.strip(), yaml.safe_load(v) if v.strip() else "")
+    if args.dataset == "synthetic":
+        set_key(cfg, "data.dataset", "synthetic")
+        if args.data_root:
+            set_key(cfg, "data.root", args.data_root)
+    else:
+        shared = Path(args.data_root or DEFAULT_SHARED)
+        mars, market = shared / "mars-mini", shared / "market1501-mini"
+        for folder in (mars, market):
+            if not folder.is_dir():
+                raise UserError(f"--dataset mars-market needs {folder} (set --data-root to the folder holding "
+                                "mars-mini/ and market1501-mini/)")
+        set_key(cfg, "data.dataset", "mars")
+        set_key(cfg, "data.root", str(mars))
+        set_key(cfg, "data.eval_dataset", "market1501")
+        set_key(cfg, "data.eval_root", str(market))
+    if args.epochs is not None:
+        set_key(cfg, "train.epochs", args.epochs)
+    if args.device:
+        set_key(cfg, "train.device", args.device)
+    validate(cfg)
+    return cfg
+
+
+def run_config(base: Config, variant: Variant, seed: int, runs_dir: Path) -> Config:
+    """The config of one run: ``base`` with the variant's method / GAL switches, the seed and its folder."""
+    cfg = copy.deepcopy(base)
+    cfg.model.method = variant.method
+    cfg.gal.kr_gal = variant.kr
+    cfg.gal.fr_gal = variant.fr
+    cfg.gal.alpha_mode = variant.alpha_mode
+    cfg.train.seed = seed
+    cfg.train.resume = False
+    cfg.train.output_dir = str(runs_dir / variant.name / f"seed{seed}")
+    validate(cfg)
+    return cfg
+
+
+def _same_config(folder: Path, cfg: Config) -> bool:
+    saved = folder / "config.yaml"
+    if not saved.is_file():
+        return False
+    try:
+        old = yaml.safe_load(saved.read_text())
+    except yaml.YAMLError:
+        return False
+    mine = cfg.to_dict()
+    # resume is a per-invocation flag, not part of what the run is
+    for d in (old, mine):
+        if isinstance(d, dict) and isinstance(d.get("train"), dict):
+            d["train"].pop("resume", None)
+    return old == mine
+
+
+def run_one(cfg: Config, train_fn: Callable[[Config], dict]) -> dict[str, Any]:
+    """Train one run, reusing a finished run with the same config and resuming an interrupted one."""
+    folder = Path(cfg.train.output_dir)
+    done = folder / "results.json"
+    if folder.exists() and (done.exists() or (folder / "last.safetensors").exists()):
+        if not _same_config(folder, cfg):
+            raise UserError(f"{folder} holds a run with a different configuration; choose another --runs-dir or "
+                            "remove that folder")
+        if done.exists():
+            try:
+                return json.loads(done.read_text())
+            except json.JSONDecodeError as e:
+                raise UserError(f"{done} is not valid JSON ({e}); remove it to retrain that run") from None
+        cfg = copy.deepcopy(cfg)
+        cfg.train.resume = True
+    res = train_fn(cfg)
+    missing = [k for k in ("rank1", "mAP", "step_time") if res.get(k) is None]
+    if missing:
+        raise RuntimeError(f"the trainer returned no {', '.join(missing)} for {folder}")
+    return {k: v for k, v in res.items() if k != "history"}
+
+
+def run_ablation(base: Config, variants: Sequence[str], seeds: Sequence[int], runs_dir: Path,
+                 train_fn: Callable[[Config], dict] | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, list[dict[str, Any]]]:
+    """Train every (variant, seed); returns ``{variant: [result per seed]}`` (each with its seed)."""
+    if train_fn is None:
+        from ..engine.trainer import train as train_fn
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise UserError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name in variants:
+        for seed in seeds:
+            cfg = run_config(base, VARIANTS[name], seed, runs_dir)
+            log(f"[ablate] {name} seed {seed} -> {cfg.train.output_dir}")
+            res = run_one(cfg, train_fn)
+            res["seed"] = seed
+            results.setdefault(name, []).append(res)
+            log(f"[ablate] {name} seed {seed}: Rank-1 {100 * res['rank1']:.2f}  mAP {100 * res['mAP']:.2f}  "
+                f"step {res['step_time']:.4f}s")
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ table
+def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 2) -> str:
+    vals = [scale * float(v) for v in values]
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.fmean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def format_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Markdown table: one row per variant; std is the sample std over seeds (omitted for one seed)."""
+    base_time, ref_name = None, ""
+    for ref in (BASELINE, "bireid-none"):
+        if ref in results:
+            base_time = statistics.fmean(float(r["step_time"]) for r in results[ref])
+            ref_name = ref
+            break
+    head = f"step cost vs {ref_name}" if base_time else "step cost vs the binary baseline"
+    lines = ["| variant | method | Rank-1 (%) | mAP (%) | step time (s) | " + head + " |",
+             "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        v = VARIANTS[name]
+        t = statistics.fmean(float(r["step_time"]) for r in runs)
+        rel = f"{t / base_time:.2f}×" if base_time else "n/a"
+        lines.append(f"| {name} | {v.label} | {_mean_std([r['rank1'] for r in runs], 100)} | "
+                     f"{_mean_std([r['mAP'] for r in runs], 100)} | {t:.4f} | {rel} |")
+    return "\n".join(lines)
+
+
+def format_section(title: str, results: dict[str, list[dict[str, Any]]], base: Config, seeds: Sequence[int],
+                   command: str) -> str:
+    d, m, t = base.data, base.model, base.train
+    data = d.dataset + (f" (root {d.root})" if d.root else "")
+    if getattr(d, "eval_dataset", ""):
+        data += f", evaluated on {d.eval_dataset} ({d.eval_root})"
+    info = (f"Data: {data}. Backbone {m.arch} (width {m.width}, downsample {m.downsample}, head {m.head}), input "
+            f"{d.height}x{d.width}, {t.epochs} epochs"
+            + (f" (at most {t.max_steps_per_epoch} steps each)" if t.max_steps_per_epoch else "")
+            + f", device {t.device}, seeds {' '.join(map(str, seeds))} (mean ± sample std over seeds). "
+            f"GAL: kr_lambda {base.gal.kr_lambda}, kr_adv_weight {base.gal.kr_adv_weight}, fr_mu "
+            f"{base.gal.fr_mu}, fr_adv_weight {base.gal.fr_adv_weight}, fr_stages {base.gal.fr_stages}. "
+            "Step time: median seconds per training step (forward, backward, optimizer and discriminator "
+            "steps), averaged over seeds.")
+    return (f"{_marker(title, 'begin')}\n## {title}\n\n{info}\n\nCommand: `{command}`\n\n"
+            f"{format_table(results)}\n{_marker(title, 'end')}\n")
+
+
+def _marker(title: str, which: str) -> str:
+    return f"<!-- bireid-ablate {which}: {title} -->"
+
+
+def write_section(path: Path, section: str, title: str) -> None:
+    """Create ``path``, or replace the section with this title in it, or append the section."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"--out {path} is not a file")
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(_marker(title, "begin")) + r".*?" + re.escape(_marker(title, "end")) + r"\n?",
+                         re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section, text, count=1)
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text else "") + section
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    base = base_config(args)
+    runs_dir = Path(args.runs_dir)
+    results = run_ablation(base, args.variants, args.seeds, runs_dir)
+    title = args.title or f"Ablation: {args.dataset}"
+    command = "bireid " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["ablate"] else \
+        "bireid ablate ..."
+    section = format_section(title, results, base, args.seeds, command)
+    out = Path(args.out) if args.out else runs_dir / "ABLATION.md"
+    write_section(out, section, title)
+    raw = runs_dir / "ablation_results.json"
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(results, indent=2, default=float))
+    except OSError as e:
+        raise UserError(f"cannot write {raw}: {e.strerror}") from None
+    print(format_table(results))
+    print(f"table written to {out}; per-run results in {raw}")
+    return 0
