@@ -279,17 +279,28 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
     out = Path(cfg.train.output_dir)
     main = dist_info.is_main
     if main:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"the output folder {out} is an existing file, not a folder (train.output_dir)")
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise ConfigError(f"cannot create the output folder {out}: {e.strerror}") from None
+            blocker = next((a for a in out.parents if a.exists() and not a.is_dir()), None)
+            why = f"{blocker} is a file, not a folder" if blocker is not None else e.strerror
+            raise ConfigError(f"cannot create the output folder {out}: {why}") from None
         if not _writable(out):
             raise ConfigError(f"the output folder {out} is not writable")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
 
-    train_ds, eval_ds = datasets or build_datasets(cfg)
+    if datasets is None:
+        # Rank 0 builds first (the synthetic set is generated once), the others read it after the barrier.
+        if dist_info.enabled and not main:
+            torch.distributed.barrier()
+        datasets = build_datasets(cfg)
+        if dist_info.enabled and main:
+            torch.distributed.barrier()
+    train_ds, eval_ds = datasets
     if main:
         print(train_ds.summary())
         if eval_ds is not train_ds:
