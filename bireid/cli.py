@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from pathlib import Path
 
 COMMANDS = ["train", "eval", "synth", "complexity", "ablate", "export", "extract", "search"]
 
@@ -56,14 +58,43 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("bireid: interrupted", file=sys.stderr)
-        return 130
-    except _user_error_types() as e:
-        print(f"bireid {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    prefix = f"bireid {args.command}"
+    with warnings.catch_warnings():
+        # Warnings meant for the user (e.g. "skipped 3 unreadable images") print as one line, not with the
+        # source location and code line Python shows by default.
+        warnings.showwarning = _warning_printer(prefix)
+        try:
+            return int(args._run(args) or 0)
+        except KeyboardInterrupt:
+            print("bireid: interrupted", file=sys.stderr)
+            return 130
+        except (*_user_error_types(), OSError) as e:
+            # OSError: disk full, read-only file system, a path through a file...: the environment, not a bug.
+            print(f"{prefix}: error: {_os_error_text(e) if isinstance(e, OSError) else e}", file=sys.stderr)
+            return 2
+
+
+def _os_error_text(e: OSError) -> str:
+    """``strerror: path`` for an OSError (its own message when it carries no errno)."""
+    if not e.strerror:
+        return str(e)
+    where = f": {e.filename}" if e.filename is not None else ""
+    if e.filename2 is not None:
+        where += f" -> {e.filename2}"
+    return f"{e.strerror}{where}"
+
+
+def _warning_printer(prefix: str):
+    package_dir = str(Path(__file__).resolve().parent)
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        origin = "" if str(filename).startswith(package_dir) else f" ({category.__name__} at {filename}:{lineno})"
+        try:
+            print(f"{prefix}: warning: {message}{origin}", file=file or sys.stderr)
+        except OSError:
+            pass  # stderr gone (closed pipe): a warning must not kill the run
+
+    return show
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -199,6 +200,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
     if origin in (typing.Union, types.UnionType):
         typ = [a for a in typing.get_args(typ) if a is not type(None)][0]
+    if value is None and typ is not str:
+        raise ConfigError(f"config key '{key}' has no value (null); expected a {getattr(typ, '__name__', typ)}")
     try:
         if typ is bool:
             if isinstance(value, bool):
@@ -247,8 +250,14 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
         obj = getattr(obj, p)
     names = {f.name: f for f in fields(obj)}
     if parts[-1] not in names:
-        raise ConfigError(f"unknown config key '{key}' (known in this section: {', '.join(names)})")
+        close = difflib.get_close_matches(parts[-1], list(names), n=1)
+        hint = f"did you mean '{'.'.join(parts[:-1] + close)}'? " if close else ""
+        raise ConfigError(f"unknown config key '{key}' ({hint}known in this section: {', '.join(names)})")
     f = names[parts[-1]]
+    if is_dataclass(getattr(obj, f.name)):
+        # A section given a plain value (``data: 5`` in YAML, ``--set data=5``) would replace the whole section.
+        raise ConfigError(f"config key '{key}' is a section, not a value: set its keys instead (e.g. "
+                          f"{key}.{fields(getattr(obj, f.name))[0].name})")
     v = _coerce(value, _field_type(type(obj), f), key)
     _validate_choice(type(obj), f, v, key)
     setattr(obj, f.name, v)
@@ -275,9 +284,13 @@ def load_yaml(path: str | Path) -> Config:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        d = yaml.safe_load(p.read_text())
+        d = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p} is not a UTF-8 text file (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
     if d is not None and not isinstance(d, dict):
         raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(d).__name__}")
     try:
@@ -291,14 +304,19 @@ def validate(cfg: Config) -> None:
     d, m, t, o = cfg.data, cfg.model, cfg.train, cfg.optim
     for key, val in (("data.height", d.height), ("data.width", d.width), ("data.num_identities",
                      d.num_identities), ("data.num_instances", d.num_instances), ("data.test_batch_size",
-                     d.test_batch_size), ("train.epochs", t.epochs)):
+                     d.test_batch_size), ("train.epochs", t.epochs), ("model.width", m.width),
+                     ("train.checkpoint_every", t.checkpoint_every), ("eval.max_rank", cfg.eval.max_rank)):
         if val <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {val}")
-    if d.workers < 0:
-        raise ConfigError(f"config key 'data.workers' must be >= 0, got {d.workers}")
-    if d.height % 32 or d.width % 16:
-        raise ConfigError(f"input size {d.height}x{d.width} must have height divisible by 32 and width by 16 "
-                          "(the backbone downsamples by 32, or 16 with last_stride=1)")
+    for key, val in (("data.workers", d.workers), ("data.pad", d.pad), ("train.eval_every", t.eval_every),
+                     ("train.max_steps_per_epoch", t.max_steps_per_epoch), ("optim.warmup_epochs", o.warmup_epochs)):
+        if val < 0:
+            raise ConfigError(f"config key '{key}' must be >= 0, got {val}")
+    for key, val, div in (("data.height", d.height, 32), ("data.width", d.width, 16)):
+        if val % div:
+            raise ConfigError(f"config key '{key}' = {val} must be divisible by {div}: the input size (height x "
+                              "width) must have height divisible by 32 and width by 16 (the backbone downsamples "
+                              "by 32, or 16 with last_stride=1)")
     if o.lr <= 0:
         raise ConfigError(f"config key 'optim.lr' must be positive, got {o.lr}")
     if m.method == "real" and m.teacher:

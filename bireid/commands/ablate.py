@@ -27,7 +27,9 @@ variant | Rank-1 mean ± std | mAP mean ± std | median step time | step cost re
 
 Variants:
   real           full-precision ResNet (the accuracy reference)
+  xnor           1-bit XNOR-Net (STE sign, per-channel mean|W| scale)
   bireal         1-bit Bi-Real baseline (no alpha, no GAL)
+  reactnet       1-bit ReActNet (RSign, RPReLU; distillation only when --set model.teacher=CK)
   bireid-none    BiRe-ID backbone (learned channel-wise alpha), no GAL
   bireid-kr      + KR-GAL only
   bireid-fr      + FR-GAL only
@@ -56,7 +58,9 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("real", "real", label="real-valued ResNet"),
+    Variant("xnor", "xnor", label="XNOR-Net (1-bit, mean|W| scale)"),
     Variant("bireal", "bireal", label="Bi-Real (1-bit baseline)"),
+    Variant("reactnet", "reactnet", label="ReActNet (RSign, RPReLU; no teacher)"),
     Variant("bireid-none", "bireid", label="BiRe-ID backbone, learned alpha, no GAL"),
     Variant("bireid-kr", "bireid", kr=True, label="+ KR-GAL"),
     Variant("bireid-fr", "bireid", fr=True, label="+ FR-GAL"),
@@ -64,6 +68,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("bireid-attn", "bireid", kr=True, fr=True, alpha_mode="attention",
             label="+ KR-GAL + FR-GAL, attention alpha"),
 ]}
+# The paper's ablation; xnor and reactnet (the method comparison) run when named with --variants.
+DEFAULT_VARIANTS = ["real", "bireal", "bireid-none", "bireid-kr", "bireid-fr", "bireid-both", "bireid-attn"]
 BASELINE = "bireal"  # the "plain binary step" the relative step cost refers to
 DEFAULT_SHARED = "../shared/data/reid"
 
@@ -77,8 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"folder holding mars-mini/ and market1501-mini/ (default {DEFAULT_SHARED})")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the config's)")
-    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT",
-                   help=f"variants to run (default: all): {', '.join(VARIANTS)}")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=DEFAULT_VARIANTS, metavar="VARIANT",
+                   help=f"variants to run (default: {' '.join(DEFAULT_VARIANTS)}); known: {', '.join(VARIANTS)}")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: the config's)")
     p.add_argument("--runs-dir", default="runs/ablate", help="folder for the runs (default: runs/ablate)")
     p.add_argument("--out", default="",

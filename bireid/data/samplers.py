@@ -41,7 +41,7 @@ class RandomIdentitySampler(Sampler[list[int]]):
         self.pids = sorted(self.index_by_pid)
         if len(self.pids) < num_identities:
             raise DatasetError(f"the training set has {len(self.pids)} identities, fewer than the {num_identities} "
-                               "per batch asked (num_identities, P); lower it or use more identities")
+                               "per batch asked (data.num_identities, P); lower it or use more identities")
         self.P, self.K = num_identities, num_instances
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0

@@ -130,7 +130,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             raw = (f.metadata() or {}).get("bireid")
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {e}") from None
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint (truncated, corrupt or another kind "
+                              f"of file): {e}") from None
     if raw is None:
         raise CheckpointError(f"{path} is a safetensors file but not a bireid checkpoint (no 'bireid' metadata)")
     try:
