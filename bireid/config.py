@@ -112,7 +112,7 @@ class GALConfig:
     kr_adv_weight: float = opt(1e-4, "KR-GAL: weight of the adversarial (generator) term")
     alpha_mode: str = opt("learned", "KR-GAL scale factor: a learned per-channel vector or an attention "
                           "module computing it from kernel statistics", choices=("learned", "attention"))
-    fr_mu: float = opt(1e-3, "FR-GAL: weight mu of mu/2 ||a_L - a*_H||^2")
+    fr_mu: float = opt(1e-2, "FR-GAL: weight mu of mu/2 ||a_L - a*_H||^2")
     fr_adv_weight: float = opt(1e-3, "FR-GAL: weight of the adversarial (generator) term")
     fr_stages: list = opt([1, 2, 3], "FR-GAL: supervised low-level stages (1-based; 4 is the high level)")
     disc_lr: float = opt(1e-4, "learning rate of the discriminators")

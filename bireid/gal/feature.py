@@ -11,7 +11,8 @@ parameters). For each supervised stage s (``gal.fr_stages``, 1-based) with map `
 
 Normalisation: the MSE is the **mean** over elements (batch, channels, positions), so mu does not depend
 on batch size or resolution (a sum over a 256x128 batch would be ~1e6 times larger); with feature values
-of O(1) the default mu=1e-3 makes it a gentle regulariser next to the ID loss -- raise mu to strengthen it.
+of O(1) the default mu=1e-2 (the top of the paper's sweep) makes it a gentle regulariser next to the ID
+loss -- raise mu to strengthen it.
 ``pool`` is adaptive average pooling to a small ``grid`` (default 4x2, the 2:1 person aspect ratio),
 flattened to ``C_s*8`` values, so D sees coarse spatial layout as well as channel statistics.
 

@@ -1,0 +1,170 @@
+"""Benchmark: the bit-packed .bnn engine vs PyTorch float32 and ONNX Runtime (float32 / int8) on re-ID ResNet-18.
+
+Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 2] [--batches 1 32] [--reps 5] [--width 64]
+
+Prints images/s (medians), speed ratios, per-binary-conv-layer times (engine vs torch float conv of the same
+shape), model file sizes and a profile of where the engine's time goes. Models are randomly initialised:
+speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+_CLOCK = time.perf_counter
+
+
+def _median_time(fn, reps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = _CLOCK()
+        fn()
+        ts.append(_CLOCK() - t0)
+    return statistics.median(ts)
+
+
+class _Calib:
+    """Random calibration batches for ONNX Runtime static quantization (speed does not depend on them)."""
+
+    def __init__(self, size, n=4):
+        import numpy as np
+
+        self.batches = iter([{"images": np.random.default_rng(i).standard_normal((1, 3, *size)).astype(np.float32)}
+                             for i in range(n)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--img-width", type=int, default=128)
+    ap.add_argument("--skip-ort", action="store_true")
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall clock, or process CPU time (use with --threads 1 on a shared, busy machine)")
+    args = ap.parse_args()
+    global _CLOCK
+    _CLOCK = time.process_time if args.timer == "cpu" else time.perf_counter
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from bireid.deploy.export import export_bnn
+    from bireid.deploy.onnx_export import export_onnx
+    from bireid.modeling.backbones.binary_resnet import binary_resnet18
+    from bireid.modeling.backbones.resnet import resnet18
+    from bireid.modeling.reid_model import ReIDModel
+    from bireid.runtime import BNNModel, _engine
+
+    torch.set_num_threads(args.threads)
+    _engine.set_num_threads(args.threads)
+    size = (args.height, args.img_width)
+    work = Path(tempfile.mkdtemp(prefix="bireid_bench_"))
+    torch.manual_seed(0)
+    binm = ReIDModel(binary_resnet18(width=args.width, pad_value=1.0), num_classes=751).eval()
+    realm = ReIDModel(resnet18(width=args.width), num_classes=751).eval()
+    export_bnn(binm, work / "bin.bnn", input_size=size)
+    rt = BNNModel.load(work / "bin.bnn")
+    print(f"ISA {_engine.get_isa()}, threads {args.threads}, input {size[0]}x{size[1]}, ResNet-18 width {args.width}, "
+          f"timer {args.timer}")
+
+    sess = {}
+    if not args.skip_ort:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+        export_onnx(realm, work / "real.onnx", size)
+        quantize_dynamic(str(work / "real.onnx"), str(work / "real_int8.onnx"), weight_type=QuantType.QInt8)
+        quantize_static(str(work / "real.onnx"), str(work / "real_qdq.onnx"), _Calib(size),
+                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        so.inter_op_num_threads = 1
+        for name in ("real", "real_int8", "real_qdq"):
+            sess[name] = ort.InferenceSession(str(work / f"{name}.onnx"), so, providers=["CPUExecutionProvider"])
+
+    rows = []
+    for bs in args.batches:
+        x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
+        tx = torch.from_numpy(x)
+        reps = args.reps if bs <= 8 else max(2, args.reps // 2)
+        res = {}
+        res["bnn engine (binary R18)"] = _median_time(lambda x=x: rt.forward(x), reps)
+        with torch.no_grad():
+            res["torch fp32 (real R18)"] = _median_time(lambda tx=tx: realm(tx), reps)
+            res["torch fp32 (binary R18, float sim)"] = _median_time(lambda tx=tx: binm(tx), reps)
+        for name, s in sess.items():
+            label = {"real": "ORT fp32 (real R18)", "real_int8": "ORT int8 dynamic (real R18)",
+                     "real_qdq": "ORT int8 static QDQ (real R18)"}[name]
+            res[label] = _median_time(lambda s=s, x=x: s.run(None, {"images": x}), reps)
+        for k, t in res.items():
+            rows.append((bs, k, bs / t, t))
+    print("\n| batch | system | images/s | ms/batch | engine speedup |")
+    print("|---|---|---|---|---|")
+    for bs in args.batches:
+        eng = next(r for r in rows if r[0] == bs and r[1].startswith("bnn"))
+        for r in rows:
+            if r[0] == bs:
+                print(f"| {bs} | {r[1]} | {r[2]:.1f} | {r[3] * 1e3:.1f} | {eng[2] / r[2]:.2f}x |")
+
+    # Per binary conv layer: engine (pack + XNOR/popcount + fused epilogue) vs torch float conv, same shape.
+    bs = max(args.batches)
+    print(f"\nPer binary conv layer, batch {bs} (engine includes packing and the fused BN/residual/PReLU):")
+    print("| layer | Cin->Cout k s | out HxW | engine ms | torch fp32 conv ms | speedup |")
+    print("|---|---|---|---|---|---|")
+    seen = set()
+    for op, ins, out, a in rt._steps:
+        if op != "conv" or not a["binary"]:
+            continue
+        h, w, cin = rt.shapes[ins[0]]
+        wts = a["weights"]
+        key = (h, w, cin, wts.cout, a["k"], a["stride"], a["residual"] is not None)
+        if key in seen:
+            continue
+        seen.add(key)
+        xin = np.random.default_rng(1).standard_normal((bs, h, w, cin)).astype(np.float32)
+        res = rt.shapes[out]
+        env = {a["residual"]: np.zeros((bs, *res), np.float32)} if a["residual"] else {}
+
+        def eng(xin=xin, env=env, a=a):
+            rt._run("conv", xin, env, a)  # exactly the model's op: packing, XNOR-popcount, fused epilogue
+        tx = torch.randn(bs, cin, h, w)
+        tw = torch.randn(wts.cout, cin, a["k"], a["k"])
+        with torch.no_grad():
+            tt = _median_time(lambda tx=tx, tw=tw, a=a: F.conv2d(tx, tw, stride=a["stride"], padding=a["pad"]), 3)
+        te = _median_time(eng, 3)
+        print(f"| {out} | {cin}->{wts.cout} {a['k']}x{a['k']} s{a['stride']} | {res[0]}x{res[1]} | {te * 1e3:.2f} | "
+              f"{tt * 1e3:.2f} | {tt / te:.1f}x |")
+
+    fp32_bytes = sum(p.numel() * 4 for p in realm.parameters()) - realm.classifier.weight.numel() * 4
+    print(f"\nModel size: .bnn {os.path.getsize(work / 'bin.bnn') / 1e6:.2f} MB vs float32 weights of the real "
+          f"model (no classifier) {fp32_bytes / 1e6:.2f} MB ({fp32_bytes / os.path.getsize(work / 'bin.bnn'):.1f}x)")
+
+    prof: dict[str, float] = {}
+    x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
+    rt.forward(x)
+    n = 3
+    for _ in range(n):
+        rt.forward(x, profile=prof)
+    total = sum(prof.values())
+    print(f"\nEngine profile, batch {bs}, serial path, wall clock (share of {total / n * 1e3:.1f} ms per batch):")
+    for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:12s} {v / n * 1e3:8.2f} ms  {100 * v / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,576 @@
+// pybind11 module bireid.runtime._engine: bit-packed binary convolution (XNOR + popcount) and the few float
+// kernels a binary re-ID network needs. No torch. Instruction set picked at run time (see current_isa()).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+
+namespace py = pybind11;
+using namespace bireid;
+
+using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using U64 = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+
+namespace bireid {
+
+// ---------------------------------------------------------------------------------------------- portable
+static inline int popcount64(uint64_t v) {
+    // SWAR popcount: no dependence on the popcnt instruction, so this path runs on any x86-64 (or other) CPU.
+    v = v - ((v >> 1) & 0x5555555555555555ULL);
+    v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+    v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return static_cast<int>((v * 0x0101010101010101ULL) >> 56);
+}
+
+void bconv_row_portable(const BConvArgs& a, int64_t n, int oh, int ob) {
+    int64_t cnt[OCB];
+    const int64_t kwords = static_cast<int64_t>(a.k) * a.k * a.wd;
+    const uint64_t* wb = a.wblk + ob * kwords * OCB;
+    const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
+    const int64_t rs = static_cast<int64_t>(a.wp) * a.wd;
+    for (int ow = 0; ow < a.wo; ++ow) {
+        const uint64_t* base = row + static_cast<int64_t>(ow) * a.stride * a.wd;
+        for (int j = 0; j < OCB; ++j) cnt[j] = 0;
+        const uint64_t* wp = wb;
+        for (int kh = 0; kh < a.k; ++kh)
+            for (int kw = 0; kw < a.k; ++kw) {
+                const uint64_t* xp = base + kh * rs + static_cast<int64_t>(kw) * a.wd;
+                for (int j = 0; j < a.wd; ++j, wp += OCB) {
+                    const uint64_t xv = xp[j];
+                    for (int o = 0; o < OCB; ++o) cnt[o] += popcount64(xv ^ wp[o]);
+                }
+            }
+        finish_tile(a, n, oh, ow, 1, ob, cnt);
+    }
+}
+
+void fconv_row_portable(const FConvArgs& a, const float* cols, int64_t n, int oh) {
+    float acc[16];
+    for (int ow = 0; ow < a.wo; ++ow) {
+        const float* x = cols + static_cast<int64_t>(ow) * a.kdim;
+        for (int c0 = 0; c0 < a.cout_pad; c0 += 16) {
+            for (int j = 0; j < 16; ++j) acc[j] = 0.f;
+            const float* w = a.w + c0;
+            for (int k = 0; k < a.kdim; ++k, w += a.cout_pad)
+                for (int j = 0; j < 16; ++j) acc[j] = std::fma(x[k], w[j], acc[j]);
+            fconv_store(a, n, oh, ow, 1, c0, 16, acc, 16);
+        }
+    }
+}
+
+void pack_rows_portable(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd) {
+    for (int64_t i = 0; i < npix; ++i) {
+        const float* xp = x + i * c;
+        uint64_t* d = dst + i * wd;
+        for (int j = 0; j < wd; ++j) {
+            uint64_t word = 0;
+            const int c1 = std::min(c, (j + 1) * 64);
+            for (int ch = j * 64; ch < c1; ++ch)
+                if (xp[ch] - t[ch] < 0.f) word |= 1ULL << (ch - j * 64);
+            d[j] = word;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- shared
+}  // namespace bireid
+
+// ---------------------------------------------------------------------------------------------- ISA choice
+static bool isa_supported(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (isa == ISA_AVX512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
+                                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                                  __builtin_cpu_supports("avx512vl");
+    if (isa == ISA_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("popcnt");
+#else
+    if (isa != ISA_PORTABLE) return false;
+#endif
+    return isa == ISA_PORTABLE;
+}
+
+static const char* isa_name(int isa) {
+    return isa == ISA_AVX512 ? "avx512" : isa == ISA_AVX2 ? "avx2" : "portable";
+}
+
+static int parse_isa(const std::string& s) {
+    if (s == "avx512") return ISA_AVX512;
+    if (s == "avx2") return ISA_AVX2;
+    if (s == "portable") return ISA_PORTABLE;
+    throw std::invalid_argument("unknown instruction set '" + s + "': use avx512, avx2 or portable");
+}
+
+static int best_isa() {
+    for (int i : {ISA_AVX512, ISA_AVX2})
+        if (isa_supported(i)) return i;
+    return ISA_PORTABLE;
+}
+
+static int g_isa = -1;
+
+static int current_isa() {
+    if (g_isa >= 0) return g_isa;
+    const char* env = std::getenv("BIREID_RUNTIME_ISA");
+    int isa = best_isa();
+    if (env && *env) {
+        isa = parse_isa(env);
+        if (!isa_supported(isa))
+            throw std::invalid_argument(std::string("BIREID_RUNTIME_ISA=") + env +
+                                        " is not supported by this CPU (best available: " + isa_name(best_isa()) + ")");
+    }
+    g_isa = isa;
+    return g_isa;
+}
+
+static void set_isa(const std::string& name) {
+    const int isa = parse_isa(name);
+    if (!isa_supported(isa))
+        throw std::invalid_argument("instruction set '" + name + "' is not supported by this CPU");
+    g_isa = isa;
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+static void require(bool ok, const std::string& msg) {
+    if (!ok) throw std::invalid_argument(msg);
+}
+
+static const float* opt_vec(const std::optional<F32>& a, int64_t n, const char* name) {
+    if (!a) return nullptr;
+    require(a->ndim() == 1 && a->shape(0) == n, std::string(name) + " must have shape (" + std::to_string(n) + ",)");
+    return a->data();
+}
+
+// An Epilogue plus the identity vectors it points to when the caller gave no scale/bias/shift.
+struct EpiHolder {
+    Epilogue e;
+    std::vector<float> ones, zeros;
+};
+
+static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& scale, const std::optional<F32>& bias,
+                          const std::optional<F32>& slope, const std::optional<F32>& shift_in,
+                          const std::optional<F32>& shift_out, bool act_first,
+                          std::optional<std::pair<float, float>> clamp) {
+    h.ones.assign(cout, 1.f);
+    h.zeros.assign(cout, 0.f);
+    Epilogue& e = h.e;
+    e.scale = opt_vec(scale, cout, "scale");
+    e.bias = opt_vec(bias, cout, "bias");
+    e.slope = opt_vec(slope, cout, "slope");
+    e.shift_in = opt_vec(shift_in, cout, "shift_in");
+    e.shift_out = opt_vec(shift_out, cout, "shift_out");
+    require(e.slope || (!e.shift_in && !e.shift_out), "shift_in/shift_out need slope");
+    if (!e.scale) e.scale = h.ones.data();
+    if (!e.bias) e.bias = h.zeros.data();
+    if (!e.slope) e.slope = h.ones.data();  // slope 1: the activation is the identity
+    if (!e.shift_in) e.shift_in = h.zeros.data();
+    if (!e.shift_out) e.shift_out = h.zeros.data();
+    e.zeros = h.zeros.data();
+    e.act_first = act_first;
+    e.clamp_lo = clamp ? clamp->first : -std::numeric_limits<float>::infinity();
+    e.clamp_hi = clamp ? clamp->second : std::numeric_limits<float>::infinity();
+    require(!clamp || e.clamp_lo <= e.clamp_hi, "clamp: lo must be <= hi");
+}
+
+static inline int out_size(int in, int k, int s, int p, bool ceil_mode) {
+    const int num = in + 2 * p - k;
+    if (num < 0) return 0;
+    int o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+    if (ceil_mode && (o - 1) * s >= in + p) --o;  // last window must start inside the input or left padding
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------- packing
+static U64 pack_activations(const F32& x, const std::optional<F32>& thresh, int pad) {
+    require(x.ndim() == 4, "pack_activations: x must be NHWC (4-D)");
+    require(pad >= 0, "pack_activations: pad must be >= 0");
+    const int64_t n = x.shape(0);
+    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2)), c = static_cast<int>(x.shape(3));
+    require(c > 0, "pack_activations: zero channels");
+    const int wd = (c + 63) / 64;
+    std::vector<float> zeros;
+    const float* t = opt_vec(thresh, c, "thresh");
+    if (!t) {
+        zeros.assign(c, 0.f);
+        t = zeros.data();
+    }
+    const int hp = h + 2 * pad, wp = w + 2 * pad;
+    U64 out({n, static_cast<int64_t>(hp), static_cast<int64_t>(wp), static_cast<int64_t>(wd)});
+    uint64_t* d = out.mutable_data();
+    const float* xs = x.data();
+    const int isa = current_isa();
+    {
+        py::gil_scoped_release nogil;
+        std::memset(d, 0, sizeof(uint64_t) * n * hp * wp * wd);  // the border: +1 bits
+#pragma omp parallel for collapse(2) schedule(static) if (n * h * w * c > (1 << 18))
+        for (int64_t i = 0; i < n; ++i)
+            for (int r = 0; r < h; ++r) {
+                const float* src = xs + ((i * h + r) * w) * c;
+                uint64_t* dst = d + ((i * hp + r + pad) * wp + pad) * wd;
+                if (isa == ISA_AVX512) pack_rows_avx512(src, t, dst, w, c, wd);
+                else pack_rows_portable(src, t, dst, w, c, wd);
+            }
+    }
+    return out;
+}
+
+// Binary conv weights in the kernels' blocked layout, plus per-tap weight sums for the zero-padding correction.
+struct BConvWeights {
+    int cout, cin, k, wd;
+    std::vector<uint64_t> blk;
+    std::vector<int32_t> wsum;
+};
+
+static BConvWeights* make_weights(const U64& w, int cin) {
+    require(w.ndim() == 4 && w.shape(1) == w.shape(2), "binary weights must be (Cout, k, k, words)");
+    const int cout = static_cast<int>(w.shape(0)), k = static_cast<int>(w.shape(1)), wd = static_cast<int>(w.shape(3));
+    require(cout > 0 && k > 0 && cin > 0, "binary weights: empty shape");
+    require(wd == (cin + 63) / 64, "binary weights: words per tap must be ceil(cin/64)");
+    auto* bw = new BConvWeights{cout, cin, k, wd, {}, {}};
+    const int64_t kwords = static_cast<int64_t>(k) * k * wd;
+    const int nblk = (cout + OCB - 1) / OCB;
+    bw->blk.assign(static_cast<size_t>(nblk) * kwords * OCB, 0);
+    bw->wsum.assign(static_cast<size_t>(cout) * k * k, 0);
+    const uint64_t* src = w.data();
+    const uint64_t tail_mask = (cin % 64) ? ((1ULL << (cin % 64)) - 1ULL) : ~0ULL;
+    for (int o = 0; o < cout; ++o)
+        for (int64_t q = 0; q < kwords; ++q) {
+            uint64_t v = src[o * kwords + q];
+            if (static_cast<int>(q % wd) == wd - 1) v &= tail_mask;  // bits past Cin must be 0 (see kernels.h)
+            bw->blk[(static_cast<int64_t>(o / OCB) * kwords + q) * OCB + o % OCB] = v;
+        }
+    for (int o = 0; o < cout; ++o)
+        for (int tap = 0; tap < k * k; ++tap) {
+            int pc = 0;
+            for (int j = 0; j < wd; ++j) pc += popcount64(bw->blk[(static_cast<int64_t>(o / OCB) * kwords + tap * wd + j) * OCB + o % OCB]);
+            bw->wsum[static_cast<int64_t>(o) * k * k + tap] = cin - 2 * pc;
+        }
+    return bw;
+}
+
+static F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int pad, int pad_value,
+                         const std::optional<F32>& scale, const std::optional<F32>& bias,
+                         const std::optional<F32>& residual, const std::optional<F32>& slope,
+                         const std::optional<F32>& shift_in, const std::optional<F32>& shift_out, bool act_first,
+                         std::optional<std::pair<float, float>> clamp) {
+    require(xp.ndim() == 4, "binary_conv2d: packed input must be (N, Hp, Wp, words)");
+    require(xp.shape(3) == bw.wd, "binary_conv2d: packed input has " + std::to_string(xp.shape(3)) +
+                                      " words per pixel, weights expect " + std::to_string(bw.wd));
+    require(stride >= 1 && pad >= 0 && (pad_value == 0 || pad_value == 1), "binary_conv2d: bad stride/pad/pad_value");
+    BConvArgs a{};
+    a.n = xp.shape(0);
+    a.hp = static_cast<int>(xp.shape(1));
+    a.wp = static_cast<int>(xp.shape(2));
+    a.h = a.hp - 2 * pad;
+    a.w = a.wp - 2 * pad;
+    require(a.h > 0 && a.w > 0, "binary_conv2d: packed input smaller than its padding");
+    a.wd = bw.wd;
+    a.cin = bw.cin;
+    a.cout = bw.cout;
+    a.k = bw.k;
+    a.stride = stride;
+    a.pad = pad;
+    a.pad_value = pad_value;
+    a.ho = out_size(a.h, a.k, stride, pad, false);
+    a.wo = out_size(a.w, a.k, stride, pad, false);
+    require(a.ho > 0 && a.wo > 0, "binary_conv2d: kernel larger than the padded input");
+    a.x = xp.data();
+    a.wblk = bw.blk.data();
+    a.wsum = bw.wsum.data();
+    EpiHolder eh;
+    make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
+    a.epi = eh.e;
+    if (residual) {
+        require(residual->ndim() == 4 && residual->shape(0) == a.n && residual->shape(1) == a.ho &&
+                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
+                "binary_conv2d: residual must match the output shape (N, Ho, Wo, Cout)");
+        a.epi.res = residual->data();
+    }
+    F32 out({a.n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
+    a.out = out.mutable_data();
+    const int isa = current_isa();
+    const int nblk = (a.cout + OCB - 1) / OCB;
+    const int64_t rows = a.n * a.ho;
+    {
+        py::gil_scoped_release nogil;
+        // Dynamic scheduling: on a shared machine a descheduled thread must not stall the others at the barrier.
+#pragma omp parallel for collapse(2) schedule(dynamic, 4)
+        for (int64_t r = 0; r < rows; ++r)
+            for (int ob = 0; ob < nblk; ++ob) {
+                const int64_t n = r / a.ho;
+                const int oh = static_cast<int>(r % a.ho);
+                if (isa == ISA_AVX512) bconv_row_avx512(a, n, oh, ob);
+                else if (isa == ISA_AVX2) bconv_row_avx2(a, n, oh, ob);
+                else bconv_row_portable(a, n, oh, ob);
+            }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------- float ops
+// Real conv weights: (k*k*cin, cout) in (kh, kw, cin) row order, columns padded to a multiple of 16.
+struct FConvWeights {
+    int cout, cin, k, cout_pad;
+    std::vector<float> w;
+};
+
+static FConvWeights* make_fweights(const F32& wmat, int cin, int k) {
+    require(wmat.ndim() == 2 && cin > 0 && k > 0 && wmat.shape(0) == static_cast<int64_t>(k) * k * cin && wmat.shape(1) > 0,
+            "real conv weights must be (k*k*cin, cout)");
+    const int cout = static_cast<int>(wmat.shape(1));
+    const int cp = (cout + 15) / 16 * 16;
+    auto* fw = new FConvWeights{cout, cin, k, cp, {}};
+    fw->w.assign(static_cast<size_t>(wmat.shape(0)) * cp, 0.f);
+    for (int64_t r = 0; r < wmat.shape(0); ++r)
+        std::memcpy(fw->w.data() + r * cp, wmat.data() + r * cout, sizeof(float) * cout);
+    return fw;
+}
+
+static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pad, const std::optional<F32>& scale,
+                        const std::optional<F32>& bias, const std::optional<F32>& residual,
+                        const std::optional<F32>& slope, const std::optional<F32>& shift_in,
+                        const std::optional<F32>& shift_out, bool act_first,
+                        std::optional<std::pair<float, float>> clamp) {
+    require(x.ndim() == 4 && x.shape(3) == fw.cin, "conv2d_float: x must be NHWC with cin channels");
+    require(stride >= 1 && pad >= 0, "conv2d_float: bad stride/pad");
+    const int64_t n = x.shape(0);
+    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2)), c = fw.cin, k = fw.k;
+    FConvArgs a{};
+    a.w = fw.w.data();
+    a.kdim = k * k * c;
+    a.cout = fw.cout;
+    a.cout_pad = fw.cout_pad;
+    a.ho = out_size(h, k, stride, pad, false);
+    a.wo = out_size(w, k, stride, pad, false);
+    require(a.ho > 0 && a.wo > 0, "conv2d_float: kernel larger than the padded input");
+    EpiHolder eh;
+    make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
+    a.epi = eh.e;
+    if (residual) {
+        require(residual->ndim() == 4 && residual->shape(0) == n && residual->shape(1) == a.ho &&
+                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
+                "conv2d_float: residual must match the output shape (N, Ho, Wo, Cout)");
+        a.epi.res = residual->data();
+    }
+    F32 out({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
+    a.out = out.mutable_data();
+    const float* xs = x.data();
+    const int isa = current_isa();
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel
+        {
+            // Each thread im2cols one output row at a time into a small buffer that stays in cache.
+            std::vector<float> cols(static_cast<size_t>(a.wo) * a.kdim);
+#pragma omp for collapse(2) schedule(dynamic, 2)
+            for (int64_t i = 0; i < n; ++i)
+                for (int oh = 0; oh < a.ho; ++oh) {
+                    const int ih0 = oh * stride - pad;
+                    for (int ow = 0; ow < a.wo; ++ow) {
+                        float* dst = cols.data() + static_cast<int64_t>(ow) * a.kdim;
+                        const int iw0 = ow * stride - pad;
+                        for (int kh = 0; kh < k; ++kh) {
+                            const int ih = ih0 + kh;
+                            if (ih < 0 || ih >= h) {
+                                std::memset(dst, 0, sizeof(float) * c * k);
+                                dst += static_cast<int64_t>(c) * k;
+                                continue;
+                            }
+                            const float* src = xs + (i * h + ih) * w * c;
+                            if (iw0 >= 0 && iw0 + k <= w) {  // whole kernel row inside: one contiguous run
+                                std::memcpy(dst, src + static_cast<int64_t>(iw0) * c, sizeof(float) * c * k);
+                                dst += static_cast<int64_t>(c) * k;
+                                continue;
+                            }
+                            for (int kw = 0; kw < k; ++kw, dst += c) {
+                                const int iw = iw0 + kw;
+                                if (iw < 0 || iw >= w) std::memset(dst, 0, sizeof(float) * c);
+                                else std::memcpy(dst, src + static_cast<int64_t>(iw) * c, sizeof(float) * c);
+                            }
+                        }
+                    }
+                    if (isa == ISA_AVX512) fconv_row_avx512(a, cols.data(), i, oh);
+                    else if (isa == ISA_AVX2) fconv_row_avx2(a, cols.data(), i, oh);
+                    else fconv_row_portable(a, cols.data(), i, oh);
+                }
+        }
+    }
+    return out;
+}
+
+static F32 im2col(const F32& x, int k, int stride, int pad) {
+    require(x.ndim() == 4, "im2col: x must be NHWC");
+    const int64_t n = x.shape(0);
+    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2)), c = static_cast<int>(x.shape(3));
+    const int ho = out_size(h, k, stride, pad, false), wo = out_size(w, k, stride, pad, false);
+    require(ho > 0 && wo > 0, "im2col: kernel larger than the padded input");
+    const int64_t kc = static_cast<int64_t>(k) * k * c;
+    F32 out({n * ho * wo, kc});
+    float* d = out.mutable_data();
+    const float* xs = x.data();
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t i = 0; i < n; ++i)
+            for (int oh = 0; oh < ho; ++oh)
+                for (int ow = 0; ow < wo; ++ow) {
+                    float* dst = d + ((i * ho + oh) * wo + ow) * kc;
+                    for (int kh = 0; kh < k; ++kh) {
+                        const int ih = oh * stride - pad + kh;
+                        for (int kw = 0; kw < k; ++kw, dst += c) {
+                            const int iw = ow * stride - pad + kw;
+                            if (ih < 0 || ih >= h || iw < 0 || iw >= w) std::memset(dst, 0, sizeof(float) * c);
+                            else std::memcpy(dst, xs + ((i * h + ih) * w + iw) * c, sizeof(float) * c);
+                        }
+                    }
+                }
+    }
+    return out;
+}
+
+// In-place per-channel transform of a (..., C) float tensor (e.g. a real conv's GEMM output).
+static F32 epilogue_inplace(F32 y, const std::optional<F32>& scale, const std::optional<F32>& bias,
+                             const std::optional<F32>& residual, const std::optional<F32>& slope,
+                             const std::optional<F32>& shift_in, const std::optional<F32>& shift_out, bool act_first,
+                             std::optional<std::pair<float, float>> clamp) {
+    require(y.ndim() >= 1, "epilogue: empty tensor");
+    const int64_t c = y.shape(y.ndim() - 1);
+    const int64_t total = y.size();
+    EpiHolder eh;
+    make_epilogue(eh, c, scale, bias, slope, shift_in, shift_out, act_first, clamp);
+    Epilogue& e = eh.e;
+    if (residual) {
+        require(residual->size() == total, "epilogue: residual must match the output size");
+        e.res = residual->data();
+    }
+    float* d = y.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(static) if (total > (1 << 16))
+        for (int64_t i = 0; i < total / c; ++i)
+            epilogue_store(e, 0, static_cast<int>(c), [&](int j) { return d[i * c + j]; },
+                           e.res ? e.res + i * c : nullptr, d + i * c);
+    }
+    return y;
+}
+
+static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool is_max, bool count_include_pad) {
+    require(x.ndim() == 4, "pool2d: x must be NHWC");
+    require(k >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= k, "pool2d: bad kernel/stride/padding");
+    const int64_t n = x.shape(0);
+    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2));
+    const int64_t c = x.shape(3);
+    const int ho = out_size(h, k, stride, pad, ceil_mode), wo = out_size(w, k, stride, pad, ceil_mode);
+    require(ho > 0 && wo > 0, "pool2d: kernel larger than the padded input");
+    F32 out({n, static_cast<int64_t>(ho), static_cast<int64_t>(wo), c});
+    float* d = out.mutable_data();
+    const float* xs = x.data();
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t i = 0; i < n; ++i)
+            for (int oh = 0; oh < ho; ++oh) {
+                std::vector<float> acc(c);
+                for (int ow = 0; ow < wo; ++ow) {
+                    const int h0 = oh * stride - pad, w0 = ow * stride - pad;
+                    // Window clipped to the padded input gives PyTorch's count_include_pad divisor.
+                    const int h1p = std::min(h0 + k, h + pad), w1p = std::min(w0 + k, w + pad);
+                    const int hs = std::max(h0, 0), ws = std::max(w0, 0);
+                    const int he = std::min(h0 + k, h), we = std::min(w0 + k, w);
+                    std::fill(acc.begin(), acc.end(), is_max ? -std::numeric_limits<float>::infinity() : 0.f);
+                    for (int ih = hs; ih < he; ++ih)
+                        for (int iw = ws; iw < we; ++iw) {
+                            const float* p = xs + ((i * h + ih) * w + iw) * c;
+                            if (is_max) {
+                                for (int64_t j = 0; j < c; ++j) acc[j] = (p[j] > acc[j] || std::isnan(p[j])) ? p[j] : acc[j];
+                            } else {
+                                for (int64_t j = 0; j < c; ++j) acc[j] += p[j];
+                            }
+                        }
+                    float* dst = d + ((i * ho + oh) * wo + ow) * c;
+                    if (is_max) {
+                        std::copy(acc.begin(), acc.end(), dst);
+                    } else {
+                        const int cnt = count_include_pad ? (h1p - h0) * (w1p - w0) : (he - hs) * (we - ws);
+                        for (int64_t j = 0; j < c; ++j) dst[j] = cnt > 0 ? acc[j] / static_cast<float>(cnt) : 0.f;
+                    }
+                }
+            }
+    }
+    return out;
+}
+
+static int get_num_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void set_num_threads(int n) {
+    require(n >= 1, "num_threads must be >= 1");
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+}
+
+PYBIND11_MODULE(_engine, m) {
+    m.doc() = "bireid bit-packed XNOR-popcount inference kernels (CPU; no torch)";
+    m.def("isa_supported", [](const std::string& s) { return isa_supported(parse_isa(s)); });
+    m.def("best_isa", []() { return std::string(isa_name(best_isa())); });
+    m.def("get_isa", []() { return std::string(isa_name(current_isa())); },
+          "Instruction set in use (BIREID_RUNTIME_ISA or the best this CPU supports).");
+    m.def("set_isa", &set_isa, py::arg("name"));
+    m.def("get_num_threads", &get_num_threads);
+    m.def("set_num_threads", &set_num_threads, py::arg("n"));
+    m.def("pack_activations", &pack_activations, py::arg("x"), py::arg("thresh") = py::none(), py::arg("pad") = 0,
+          "sign(x - thresh) of NHWC float32 -> packed bits (N, H+2p, W+2p, ceil(C/64)) uint64; bit set = -1.");
+    py::class_<BConvWeights>(m, "BConvWeights")
+        .def(py::init(&make_weights), py::arg("w"), py::arg("cin"))
+        .def_readonly("cout", &BConvWeights::cout)
+        .def_readonly("cin", &BConvWeights::cin)
+        .def_readonly("k", &BConvWeights::k)
+        .def_readonly("words", &BConvWeights::wd);
+    m.def("binary_conv2d", &binary_conv2d, py::arg("x_packed"), py::arg("weights"), py::arg("stride"),
+          py::arg("pad"), py::arg("pad_value"), py::arg("scale") = py::none(), py::arg("bias") = py::none(),
+          py::arg("residual") = py::none(), py::arg("slope") = py::none(), py::arg("shift_in") = py::none(),
+          py::arg("shift_out") = py::none(), py::arg("act_first") = false, py::arg("clamp") = py::none(),
+          "XNOR-popcount conv of packed input (padded by `pad`) -> NHWC float32 with the fused epilogue.");
+    py::class_<FConvWeights>(m, "FConvWeights")
+        .def(py::init(&make_fweights), py::arg("wmat"), py::arg("cin"), py::arg("k"))
+        .def_readonly("cout", &FConvWeights::cout)
+        .def_readonly("cin", &FConvWeights::cin)
+        .def_readonly("k", &FConvWeights::k);
+    m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("weights"), py::arg("stride"), py::arg("pad"),
+          py::arg("scale") = py::none(), py::arg("bias") = py::none(), py::arg("residual") = py::none(),
+          py::arg("slope") = py::none(), py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(),
+          py::arg("act_first") = false, py::arg("clamp") = py::none(),
+          "Real conv (NHWC float32, zero padding) with the fused epilogue; row-wise im2col + register-blocked FMA.");
+    m.def("im2col", &im2col, py::arg("x"), py::arg("k"), py::arg("stride"), py::arg("pad"));
+    m.def("epilogue", &epilogue_inplace, py::arg("y"), py::arg("scale") = py::none(), py::arg("bias") = py::none(),
+          py::arg("residual") = py::none(), py::arg("slope") = py::none(), py::arg("shift_in") = py::none(),
+          py::arg("shift_out") = py::none(), py::arg("act_first") = false, py::arg("clamp") = py::none());
+    m.def("max_pool2d", [](const F32& x, int k, int s, int p, bool ceil_mode) {
+        return pool2d(x, k, s, p, ceil_mode, true, true);
+    }, py::arg("x"), py::arg("k"), py::arg("stride"), py::arg("pad") = 0, py::arg("ceil_mode") = false);
+    m.def("avg_pool2d", [](const F32& x, int k, int s, int p, bool ceil_mode, bool count_include_pad) {
+        return pool2d(x, k, s, p, ceil_mode, false, count_include_pad);
+    }, py::arg("x"), py::arg("k"), py::arg("stride"), py::arg("pad") = 0, py::arg("ceil_mode") = false,
+       py::arg("count_include_pad") = true);
+}

@@ -1,0 +1,328 @@
+"""``BNNModel``: runs an exported ``.bnn`` network with the bit-packed kernels (numpy in, numpy out).
+
+Tensors are float32 NHWC (4-D) or (N, C) (2-D). Node kinds in the JSON ``nodes`` list (fields besides
+``op``, ``inputs`` (list of tensor names) and ``output`` (tensor name)):
+
+- ``conv``: ``binary`` (bool), ``cin``, ``cout``, ``k``, ``stride``, ``pad``; binary convs also ``pad_value``
+  (0 or 1) and ``thresh`` (blob or null: sign(x - thresh)); ``weight`` (blob); then the epilogue fields.
+- ``pointwise``: ``channels`` and the epilogue fields, on a 4-D or 2-D tensor.
+- ``maxpool`` / ``avgpool``: ``k``, ``stride``, ``pad``, ``ceil_mode``, ``count_include_pad`` (avg only).
+- ``gap``: global average pooling, 4-D -> 2-D.
+- ``linear``: ``weight`` (out, in) blob, ``bias`` (blob or null), 2-D only.
+
+Epilogue fields (per output channel, applied in this order): ``scale``/``bias`` (blob or null),
+``residual`` (tensor name or null; added before the activation, or after it when ``act_first``),
+``act`` (null or ``{"slope", "shift_in", "shift_out"}`` blobs: u = v + shift_in; v = u >= 0 ? u : slope*u;
+v += shift_out), ``clamp`` (null or [lo, hi]).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from . import _engine
+from .errors import FormatError
+from .format import read_bnn
+from .ops import BConvWeights, real_conv_weights
+
+_MAX_SIDE = 8192
+_MAX_ELEMS = 1 << 28  # per image, per tensor
+
+
+class _Ctx:
+    """Validation helpers that turn any inconsistency into a FormatError naming the node."""
+
+    def __init__(self, path: str, blobs: dict[str, np.ndarray]):
+        self.path, self.blobs, self.where = path, blobs, ""
+
+    def fail(self, msg: str) -> FormatError:
+        return FormatError(f"{self.path}: {self.where}{msg}")
+
+    def int(self, node: dict, key: str, lo: int, hi: int) -> int:
+        v = node.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise self.fail(f"field {key!r} must be an integer in [{lo}, {hi}], got {v!r:.60}")
+        return v
+
+    def bool(self, node: dict, key: str, default: bool = False) -> bool:
+        v = node.get(key, default)
+        if not isinstance(v, bool):
+            raise self.fail(f"field {key!r} must be true/false")
+        return v
+
+    def blob(self, node: dict, key: str, shape: tuple[int, ...], dtype: str = "float32",
+             optional: bool = False) -> np.ndarray | None:
+        name = node.get(key) if isinstance(node, dict) else None
+        if name is None and optional:
+            return None
+        if not isinstance(name, str) or name not in self.blobs:
+            raise self.fail(f"field {key!r} names no blob ({name!r:.60})")
+        a = self.blobs[name]
+        if a.dtype != np.dtype(dtype) or a.shape != shape:
+            raise self.fail(f"blob {name!r} is {a.dtype}{list(a.shape)}, expected {dtype}{list(shape)}")
+        return np.array(a, dtype=a.dtype, order="C", copy=True)  # aligned, writable, owned
+
+
+def _out(size: int, k: int, s: int, p: int, ceil_mode: bool = False) -> int:
+    num = size + 2 * p - k
+    if num < 0:
+        return 0
+    o = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (o - 1) * s >= size + p:
+        o -= 1
+    return o
+
+
+class BNNModel:
+    """An exported binary (or real) re-ID network, executable without torch."""
+
+    chunk = 2  # images per sub-batch on the multi-image paths (cache locality)
+
+    def __init__(self, doc: dict[str, Any], blobs: dict[str, np.ndarray], path: str = "<memory>"):
+        self.path = path
+        try:
+            self._build(doc, blobs)
+        except FormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+            # Backstop: the explicit checks above should catch everything; never let a bad file crash.
+            raise FormatError(f"{path}: malformed graph ({type(e).__name__}: {str(e)[:120]})") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> BNNModel:
+        """Load and validate a ``.bnn`` file (raises FormatError / FileNotFoundError)."""
+        doc, blobs = read_bnn(path)
+        return cls(doc, blobs, str(path))
+
+    # ------------------------------------------------------------------------------------------ building
+    def _build(self, doc: dict[str, Any], blobs: dict[str, np.ndarray]) -> None:
+        c = _Ctx(self.path, blobs)
+        meta = doc.get("model")
+        if not isinstance(meta, dict):
+            raise c.fail("missing 'model' section")
+        size = meta.get("input_size")
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= _MAX_SIDE for v in size)):
+            raise c.fail(f"model.input_size must be [H, W] with 1 <= H, W <= {_MAX_SIDE}")
+        cin = c.int(meta, "in_channels", 1, 64)
+        for key in ("mean", "std"):
+            v = meta.get(key)
+            if (not isinstance(v, list) or len(v) != cin
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)):
+                raise c.fail(f"model.{key} must list {cin} finite numbers")
+        if any(s == 0 for s in meta["std"]):
+            raise c.fail("model.std must be non-zero")
+        self.meta = meta
+        self.input_size: tuple[int, int] = (size[0], size[1])
+        self.in_channels = cin
+        self.mean = np.asarray(meta["mean"], np.float32)
+        self.std = np.asarray(meta["std"], np.float32)
+        nodes = doc.get("nodes")
+        if not isinstance(nodes, list) or not nodes or len(nodes) > 100000:
+            raise c.fail("'nodes' must be a non-empty list")
+        shapes: dict[str, tuple[int, ...]] = {"input": (size[0], size[1], cin)}  # per-image shapes
+        self._steps: list[tuple[str, list[str], str, dict[str, Any]]] = []
+        for i, node in enumerate(nodes):
+            c.where = f"node {i}: "
+            if not isinstance(node, dict):
+                raise c.fail("not an object")
+            op = node.get("op")
+            ins, out = node.get("inputs"), node.get("output")
+            if not isinstance(ins, list) or len(ins) != 1 or not all(isinstance(n, str) for n in ins):
+                raise c.fail("'inputs' must list one tensor name")
+            if ins[0] not in shapes:
+                raise c.fail(f"input {ins[0]!r:.60} is not defined by an earlier node")
+            if not isinstance(out, str) or out in shapes:
+                raise c.fail(f"output {out!r:.60} must be a new tensor name")
+            c.where = f"node {i} ({op!r:.30} -> {out!r:.60}): "
+            s_in = shapes[ins[0]]
+            args: dict[str, Any] = {}
+            if op == "conv":
+                s_out = self._build_conv(c, node, s_in, shapes, args)
+            elif op == "pointwise":
+                ch = c.int(node, "channels", 1, 1 << 20)
+                if s_in[-1] != ch:
+                    raise c.fail(f"input has {s_in[-1]} channels, node expects {ch}")
+                s_out = s_in
+                self._epilogue(c, node, ch, s_out, shapes, args)
+            elif op in ("maxpool", "avgpool"):
+                if len(s_in) != 3:
+                    raise c.fail("pooling needs a 4-D input")
+                k = c.int(node, "k", 1, 64)
+                st = c.int(node, "stride", 1, 64)
+                p = c.int(node, "pad", 0, k // 2)
+                ceil = c.bool(node, "ceil_mode")
+                cip = c.bool(node, "count_include_pad", True)
+                ho, wo = _out(s_in[0], k, st, p, ceil), _out(s_in[1], k, st, p, ceil)
+                if ho < 1 or wo < 1:
+                    raise c.fail(f"pooling window larger than its {s_in[0]}x{s_in[1]} input")
+                s_out = (ho, wo, s_in[2])
+                args.update(k=k, stride=st, pad=p, ceil_mode=ceil, count_include_pad=cip)
+            elif op == "gap":
+                if len(s_in) != 3:
+                    raise c.fail("gap needs a 4-D input")
+                s_out = (s_in[2],)
+            elif op == "linear":
+                if len(s_in) != 1:
+                    raise c.fail("linear needs a 2-D input")
+                w = c.blob(node, "weight", (c.int(node, "out_features", 1, 1 << 20), s_in[0]))
+                args["wt"] = np.ascontiguousarray(w.T)
+                args["bias"] = c.blob(node, "bias", (w.shape[0],), optional=True)
+                s_out = (w.shape[0],)
+            else:
+                raise c.fail(f"unknown op {op!r:.40}")
+            if int(np.prod(s_out)) > _MAX_ELEMS:
+                raise c.fail(f"tensor of {s_out} is too large")
+            shapes[out] = s_out
+            self._steps.append((op, ins, out, args))
+        c.where = ""
+        out = doc.get("output")
+        if not isinstance(out, str) or out not in shapes or len(shapes[out]) != 1:
+            raise c.fail(f"'output' must name a 2-D (N, D) tensor, got {out!r:.60}")
+        self.output = out
+        self.feat_dim = shapes[out][0]
+        self.shapes = shapes
+        self._last_use = {}
+        for idx, (_, ins, _, args) in enumerate(self._steps):
+            for n in ins + ([args["residual"]] if args.get("residual") else []):
+                self._last_use[n] = idx
+
+    def _build_conv(self, c: _Ctx, node: dict, s_in: tuple[int, ...], shapes: dict, args: dict) -> tuple[int, ...]:
+        if len(s_in) != 3:
+            raise c.fail("conv needs a 4-D input")
+        binary = c.bool(node, "binary")
+        cin = c.int(node, "cin", 1, 1 << 16)
+        cout = c.int(node, "cout", 1, 1 << 16)
+        k = c.int(node, "k", 1, 15)
+        st = c.int(node, "stride", 1, 16)
+        p = c.int(node, "pad", 0, k)
+        if s_in[2] != cin:
+            raise c.fail(f"input has {s_in[2]} channels, conv expects {cin}")
+        ho, wo = _out(s_in[0], k, st, p), _out(s_in[1], k, st, p)
+        if ho < 1 or wo < 1:
+            raise c.fail(f"kernel {k} larger than its padded {s_in[0]}x{s_in[1]} input")
+        args.update(binary=binary, k=k, stride=st, pad=p)
+        if binary:
+            args["pad_value"] = c.int(node, "pad_value", 0, 1)
+            w = c.blob(node, "weight", (cout, k, k, (cin + 63) // 64), dtype="uint64")
+            args["weights"] = BConvWeights(w, cin)
+            args["thresh"] = c.blob(node, "thresh", (cin,), optional=True)
+        else:
+            w = c.blob(node, "weight", (cout, k, k, cin))
+            args["weights"] = real_conv_weights(w)
+        s_out = (ho, wo, cout)
+        self._epilogue(c, node, cout, s_out, shapes, args)
+        return s_out
+
+    def _epilogue(self, c: _Ctx, node: dict, ch: int, s_out: tuple[int, ...], shapes: dict, args: dict) -> None:
+        epi: dict[str, Any] = {"scale": c.blob(node, "scale", (ch,), optional=True),
+                               "bias": c.blob(node, "bias", (ch,), optional=True)}
+        res = node.get("residual")
+        if res is not None:
+            if not isinstance(res, str) or res not in shapes:
+                raise c.fail(f"residual {res!r:.60} is not defined by an earlier node")
+            if shapes[res] != s_out:
+                raise c.fail(f"residual {res!r} has shape {shapes[res]}, the output {s_out}")
+        args["residual"] = res
+        act = node.get("act")
+        if act is not None:
+            if not isinstance(act, dict):
+                raise c.fail("'act' must be an object or null")
+            epi["slope"] = c.blob(act, "slope", (ch,))
+            epi["shift_in"] = c.blob(act, "shift_in", (ch,), optional=True)
+            epi["shift_out"] = c.blob(act, "shift_out", (ch,), optional=True)
+        epi["act_first"] = c.bool(node, "act_first")
+        clamp = node.get("clamp")
+        if clamp is not None:
+            if (not isinstance(clamp, list) or len(clamp) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in clamp)):
+                raise c.fail("'clamp' must be [lo, hi] or null")
+            epi["clamp"] = (float(clamp[0]), float(clamp[1]))
+        args["epi"] = epi
+
+    # ------------------------------------------------------------------------------------------ running
+    def forward(self, images: np.ndarray, profile: dict[str, float] | None = None) -> np.ndarray:
+        """Features (N, feat_dim) float32 of normalized images (N, C, H, W) float32 at ``input_size``.
+
+        Batches of two or more images run image-parallel (one worker thread per engine thread, each running
+        single-threaded kernels on a few images at a time: no barriers, activations stay in cache), or, with
+        one thread, as serial sub-batches of ``chunk`` images; a single image uses the kernels' own OpenMP
+        threads. With a ``profile`` dict (serial path), adds the seconds
+        spent per op kind (``binary_conv``, ``real_conv``, ...)."""
+        x = np.asarray(images, dtype=np.float32)
+        h, w = self.input_size
+        if x.ndim != 4 or x.shape[1:] != (self.in_channels, h, w):
+            raise ValueError(f"expected images of shape (N, {self.in_channels}, {h}, {w}), got {x.shape}")
+        threads = _engine.get_num_threads()
+        n = x.shape[0]
+        if n == 1 or (threads < 2 and n <= self.chunk):
+            return self._forward_batch(x, profile)
+        if profile is not None or threads < 2:
+            # Small sub-batches keep each layer's activations in cache (float traffic dominates otherwise).
+            return np.concatenate([self._forward_batch(x[s:s + self.chunk], profile)
+                                   for s in range(0, n, self.chunk)], axis=0)
+        chunk = max(1, min(self.chunk, n // (4 * threads)))
+        starts = range(0, n, chunk)
+        outs = list(self._workers(threads).map(lambda s: self._forward_batch(x[s:s + chunk], None), starts))
+        return np.concatenate(outs, axis=0)
+
+    __call__ = forward
+
+    def _workers(self, threads: int) -> ThreadPoolExecutor:
+        pool = getattr(self, "_pool", None)
+        if pool is None or self._pool_threads != threads:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            # Each worker runs the kernels single-threaded (OpenMP thread count is per calling thread).
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="bireid-rt",
+                                            initializer=_engine.set_num_threads, initargs=(1,))
+            self._pool_threads = threads
+        return self._pool
+
+    def _forward_batch(self, x: np.ndarray, profile: dict[str, float] | None) -> np.ndarray:
+        env: dict[str, np.ndarray] = {"input": np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
+        for idx, (op, ins, out, a) in enumerate(self._steps):
+            if profile is None:
+                env[out] = self._run(op, env[ins[0]], env, a)
+            else:
+                t0 = time.perf_counter()
+                env[out] = self._run(op, env[ins[0]], env, a)
+                kind = ("binary_conv" if a["binary"] else "real_conv") if op == "conv" else op
+                profile[kind] = profile.get(kind, 0.0) + time.perf_counter() - t0
+            for n in set(ins + ([a["residual"]] if a.get("residual") else [])):
+                if self._last_use.get(n) == idx and n != self.output:
+                    del env[n]  # free intermediates as soon as possible
+        return env[self.output]
+
+    @staticmethod
+    def _run(op: str, x: np.ndarray, env: dict[str, np.ndarray], a: dict[str, Any]) -> np.ndarray:
+        if op == "conv":
+            epi = dict(a["epi"])
+            res = env[a["residual"]] if a["residual"] else None
+            if a["binary"]:
+                stride = a["stride"]
+                if a["k"] == 1 and a["pad"] == 0 and stride > 1:
+                    # A strided 1x1 conv reads every stride-th pixel only: pack just those.
+                    x, stride = x[:, ::stride, ::stride], 1
+                xp = _engine.pack_activations(x, a["thresh"], a["pad"])
+                return _engine.binary_conv2d(xp, a["weights"], stride, a["pad"], a["pad_value"], residual=res, **epi)
+            return _engine.conv2d_float(x, a["weights"], a["stride"], a["pad"], residual=res, **epi)
+        if op == "pointwise":
+            res = env[a["residual"]] if a["residual"] else None
+            y = np.array(x, dtype=np.float32, order="C", copy=True)
+            return _engine.epilogue(y, residual=res, **a["epi"])
+        if op == "maxpool":
+            return _engine.max_pool2d(x, a["k"], a["stride"], a["pad"], a["ceil_mode"])
+        if op == "avgpool":
+            return _engine.avg_pool2d(x, a["k"], a["stride"], a["pad"], a["ceil_mode"], a["count_include_pad"])
+        if op == "gap":
+            return x.mean(axis=(1, 2), dtype=np.float32)
+        if op == "linear":
+            y = x @ a["wt"]
+            return y + a["bias"] if a["bias"] is not None else y
+        raise AssertionError(op)  # unreachable: ops are validated at load

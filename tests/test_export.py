@@ -1,0 +1,122 @@
+"""torch -> .bnn export: the runtime's features equal the PyTorch model's eval-mode features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from bireid.deploy.export import ExportError, export_bnn
+from bireid.modeling.backbones.binary_resnet import binary_resnet18
+from bireid.modeling.backbones.resnet import resnet18
+from bireid.modeling.reid_model import ReIDModel
+from bireid.runtime import BNNModel, FormatError
+
+
+def _randomize(model: nn.Module, seed: int) -> nn.Module:
+    """Non-trivial BN statistics, thresholds and shifts, so folding errors cannot hide."""
+    g = torch.Generator().manual_seed(seed)
+
+    def u(t, lo, hi):
+        t.data.copy_(torch.rand(t.shape, generator=g) * (hi - lo) + lo)
+
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            u(m.running_mean, -0.5, 0.5)
+            u(m.running_var, 0.5, 2.0)
+            u(m.weight, 0.5, 1.5)
+            u(m.bias, -0.3, 0.3)
+        thr = getattr(m, "threshold", None)
+        if isinstance(thr, nn.Parameter):
+            u(thr, -0.2, 0.2)
+        for name in ("shift_in", "shift_out"):
+            if isinstance(getattr(m, name, None), nn.Parameter):
+                u(getattr(m, name), -0.2, 0.2)
+        if isinstance(m, nn.PReLU):
+            u(m.weight, 0.05, 0.5)
+    return model.eval()
+
+
+def _check(model: nn.Module, path, size=(64, 32), n=3, seed=0, rtol=1e-4):
+    export_bnn(model, path, input_size=size)
+    rt = BNNModel.load(path)
+    x = torch.randn(n, 3, *size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    got = rt.forward(x.numpy())
+    assert got.shape == ref.shape == (n, rt.feat_dim)
+    err = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-6)
+    assert err <= rtol, f"relative error {err}"
+    return rt
+
+
+@pytest.mark.parametrize("kw", [
+    dict(pad_value=0.0, downsample="binary", activation="prelu"),
+    dict(pad_value=1.0, downsample="binary", activation="prelu", scaling="learned"),
+    dict(pad_value=0.0, downsample="real", activation="rprelu", act_binarizer="rsign", scaling="xnor"),
+    dict(pad_value=1.0, downsample="real", activation="none", block_style="standard"),
+])
+def test_binary_resnet_export_matches_torch(tmp_path, kw):
+    torch.manual_seed(0)
+    model = _randomize(ReIDModel(binary_resnet18(width=16, **kw), num_classes=10), 1)
+    rt = _check(model, tmp_path / "m.bnn")
+    assert rt.meta["binary_convs"] >= 16
+    assert rt.meta["input_size"] == [64, 32]
+
+
+def test_fc2_head_and_odd_input_size(tmp_path):
+    torch.manual_seed(1)
+    model = _randomize(ReIDModel(binary_resnet18(width=16, last_stride=2), num_classes=5, head="fc2",
+                                 embed_dim=32), 2)
+    _check(model, tmp_path / "m.bnn", size=(61, 37))
+
+
+def test_real_model_export(tmp_path):
+    torch.manual_seed(2)
+    model = _randomize(ReIDModel(resnet18(width=8), num_classes=4), 3)
+    rt = _check(model, tmp_path / "real.bnn")
+    assert rt.meta["binary_convs"] == 0
+
+
+def test_unsupported_op_is_named(tmp_path):
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.up = nn.Upsample(scale_factor=2)
+
+        def forward(self, x):
+            return self.up(self.conv(x)).mean(dim=(2, 3))
+
+    with pytest.raises(ExportError, match="Upsample"):
+        export_bnn(Odd(), tmp_path / "odd.bnn")
+    assert not (tmp_path / "odd.bnn").exists()
+
+
+def test_input_shape_checked(tmp_path):
+    model = _randomize(ReIDModel(binary_resnet18(width=16), num_classes=3), 4)
+    export_bnn(model, tmp_path / "m.bnn", input_size=(32, 16))
+    rt = BNNModel.load(tmp_path / "m.bnn")
+    with pytest.raises(ValueError, match="expected images"):
+        rt.forward(np.zeros((1, 3, 16, 16), np.float32))
+    assert issubclass(FormatError, ValueError)
+
+
+def test_image_parallel_forward_matches_serial(tmp_path):
+    from bireid.runtime import get_num_threads, set_num_threads
+
+    model = _randomize(ReIDModel(binary_resnet18(width=16), num_classes=3), 5)
+    export_bnn(model, tmp_path / "m.bnn", input_size=(32, 16))
+    rt = BNNModel.load(tmp_path / "m.bnn")
+    x = np.random.default_rng(0).standard_normal((7, 3, 32, 16)).astype(np.float32)
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        serial = rt.forward(x)
+        set_num_threads(3)
+        parallel = rt.forward(x)
+    finally:
+        set_num_threads(before)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6 * np.abs(serial).max())
+    np.testing.assert_allclose(rt.forward(x[2:3]), serial[2:3], rtol=1e-6, atol=1e-6 * np.abs(serial).max())
