@@ -69,8 +69,9 @@ class ModelConfig:
     width: int = opt(64, "channels of the first stage (64 is the standard ResNet)")
     head: str = opt("bnneck", "re-ID head: bnneck (pool, BN, classifier) or fc2 (pool, FC, BN, classifier: the "
                     "paper's 'FC, FC' head)", choices=("bnneck", "fc2"))
-    downsample: str = opt("binary", "binary models: the 1x1 downsample convs binary (BiRe-ID's accounting) or "
-                          "real with average pooling (Bi-Real's)", choices=("binary", "real"))
+    downsample: str = opt("auto", "binary models: the 1x1 downsample convs binary (BiRe-ID's accounting) or real "
+                          "with average pooling (Bi-Real's); auto = the method's own choice (bireal: real, others: "
+                          "binary)", choices=("auto", "binary", "real"))
     init_from: str = opt("", "initialise from a checkpoint of the same architecture (e.g. a trained real "
                          "model for a binary one); mismatching keys are reported")
     teacher: str = opt("", "reactnet: a real-valued teacher checkpoint for the distribution (KL) loss")

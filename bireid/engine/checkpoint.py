@@ -193,7 +193,7 @@ def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
     m = cfg.model
     kw: dict[str, Any] = dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head,
                               last_stride=m.last_stride, width=m.width)
-    if m.method != "real":
+    if m.method != "real" and m.downsample != "auto":
         kw["downsample"] = m.downsample
     if m.method == "bireid":
         kw["alpha_mode"] = cfg.gal.alpha_mode
