@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from ...nn import BinaryConv2d, make_activation
 from ...nn.scaling import ScalingSpec
 from ..registry import register_backbone
+from .resnet import build_stages
 
 
 class PooledConv2d(nn.Conv2d):
@@ -167,20 +168,9 @@ class BinaryResNet(nn.Module):
             stem_activation = "prelu" if activation in ("prelu", "rprelu") else "relu"
         self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
                                   make_activation(stem_activation, width), nn.MaxPool2d(3, 2, 1))
-        cin = width
-        stages = []
-        self.stage_channels: list[int] = []
-        for i, n in enumerate(layers):
-            planes = width * 2**i
-            stride = 1 if i == 0 else (last_stride if i == 3 else 2)
-            blocks = []
-            for j in range(n):
-                blocks.append(block(cin, planes, stride if j == 0 else 1, o))
-                cin = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
-            self.stage_channels.append(cin)
-        self.stages = nn.ModuleList(stages)
-        self.out_channels = cin
+        self.stages, self.stage_channels = build_stages(lambda cin, planes, stride: block(cin, planes, stride, o),
+                                                        block.expansion, layers, width, last_stride)
+        self.out_channels = self.stage_channels[-1]
         self.options = {"downsample": downsample, "act_binarizer": act_binarizer,
                         "weight_binarizer": weight_binarizer, "activation": activation,
                         "scaling": scaling if isinstance(scaling, str) or scaling is None else "custom",

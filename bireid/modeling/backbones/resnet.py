@@ -58,25 +58,33 @@ class Bottleneck(nn.Module):
         return self.relu(out + idt)
 
 
+def build_stages(make_block, expansion: int, layers: list[int], width: int,
+                 last_stride: int) -> tuple[nn.ModuleList, list[int]]:
+    """The four ResNet stages, shared by the real and binary families.
+
+    Stage i has ``width * 2**i`` planes; its first block has stride 1, 2, 2, ``last_stride``.
+    ``make_block(cin, planes, stride)`` builds one block. Returns (stages, output channels per stage).
+    """
+    cin, stages, channels = width, [], []
+    for i, n in enumerate(layers):
+        planes = width * 2**i
+        stride = 1 if i == 0 else (last_stride if i == 3 else 2)
+        blocks = []
+        for j in range(n):
+            blocks.append(make_block(cin, planes, stride if j == 0 else 1))
+            cin = planes * expansion
+        stages.append(nn.Sequential(*blocks))
+        channels.append(cin)
+    return nn.ModuleList(stages), channels
+
+
 class ResNet(nn.Module):
     def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
                                   nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-        cin = width
-        stages = []
-        self.stage_channels: list[int] = []
-        for i, n in enumerate(layers):
-            planes = width * 2**i
-            stride = 1 if i == 0 else (last_stride if i == 3 else 2)
-            blocks = []
-            for j in range(n):
-                blocks.append(block(cin, planes, stride if j == 0 else 1))
-                cin = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
-            self.stage_channels.append(cin)
-        self.stages = nn.ModuleList(stages)
-        self.out_channels = cin
+        self.stages, self.stage_channels = build_stages(block, block.expansion, layers, width, last_stride)
+        self.out_channels = self.stage_channels[-1]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
