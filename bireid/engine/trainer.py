@@ -199,6 +199,9 @@ def plot_curves(out: Path, history: list[dict]) -> None:
     for k in aux_keys:
         axes[1].plot(ep, [r.get(k) for r in history], label=k)
     axes[1].set_title("auxiliary terms / discriminators")
+    if not aux_keys:
+        axes[1].text(0.5, 0.5, "no auxiliary losses\n(KR-GAL / FR-GAL / distillation off)", ha="center",
+                     va="center", transform=axes[1].transAxes, color="gray")
     axes[2].plot(ep, [r.get("acc") for r in history], label="train ID acc")
     ev = [(r["epoch"], r) for r in history if "mAP" in r]
     if ev:
