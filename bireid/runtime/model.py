@@ -187,10 +187,38 @@ class BNNModel:
         self.output = out
         self.feat_dim = shapes[out][0]
         self.shapes = shapes
+        self._fuse_conv_pool()
+        # The NCHW input goes straight into the real convs that read it (they transpose while padding), unless
+        # some other op needs it as NHWC.
+        users = [(op, ins, a) for op, ins, _, a in self._steps if "input" in ins or a.get("residual") == "input"]
+        self._nchw_input = all(op == "conv" and not a["binary"] and a["residual"] != "input" for op, _, a in users)
+        for _, _, a in users:
+            a["nchw"] = self._nchw_input
         self._last_use = {}
         for idx, (_, ins, _, args) in enumerate(self._steps):
             for n in ins + ([args["residual"]] if args.get("residual") else []):
                 self._last_use[n] = idx
+
+    def _fuse_conv_pool(self) -> None:
+        """Run a real conv whose only reader is a max pool as one fused op (the stem: conv, BN, act, maxpool),
+        so its full-resolution output never goes to memory. The pooled tensor keeps the pool's name."""
+        steps, fused = self._steps, []
+        i = 0
+        while i < len(steps):
+            op, ins, out, a = steps[i]
+            if (op == "conv" and not a["binary"] and a["residual"] is None and i + 1 < len(steps)
+                    and out != self.output):
+                op2, ins2, out2, a2 = steps[i + 1]
+                readers = [j for j, (_, ins3, _, a3) in enumerate(steps)
+                           if out in ins3 or a3.get("residual") == out]
+                if op2 == "maxpool" and ins2 == [out] and readers == [i + 1]:
+                    fa = dict(a, pool=(a2["k"], a2["stride"], a2["pad"], a2["ceil_mode"]))
+                    fused.append((op, ins, out2, fa))
+                    i += 2
+                    continue
+            fused.append(steps[i])
+            i += 1
+        self._steps = fused
 
     def _build_conv(self, c: _Ctx, node: dict, s_in: tuple[int, ...], shapes: dict, args: dict) -> tuple[int, ...]:
         if len(s_in) != 3:
@@ -285,7 +313,8 @@ class BNNModel:
         return self._pool
 
     def _forward_batch(self, x: np.ndarray, profile: dict[str, float] | None) -> np.ndarray:
-        env: dict[str, np.ndarray] = {"input": np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
+        env: dict[str, np.ndarray] = {
+            "input": np.ascontiguousarray(x) if self._nchw_input else np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
         for idx, (op, ins, out, a) in enumerate(self._steps):
             if profile is None:
                 env[out] = self._run(op, env[ins[0]], env, a)
@@ -305,13 +334,11 @@ class BNNModel:
             epi = dict(a["epi"])
             res = env[a["residual"]] if a["residual"] else None
             if a["binary"]:
-                stride = a["stride"]
-                if a["k"] == 1 and a["pad"] == 0 and stride > 1:
-                    # A strided 1x1 conv reads every stride-th pixel only: pack just those.
-                    x, stride = x[:, ::stride, ::stride], 1
-                xp = _engine.pack_activations(x, a["thresh"], a["pad"])
-                return _engine.binary_conv2d(xp, a["weights"], stride, a["pad"], a["pad_value"], residual=res, **epi)
-            return _engine.conv2d_float(x, a["weights"], a["stride"], a["pad"], residual=res, **epi)
+                # Packing, XNOR-popcount and epilogue in one call (a strided 1x1 conv packs only what it reads).
+                return _engine.binary_conv2d_fused(x, a["weights"], a["stride"], a["pad"], a["pad_value"],
+                                                   thresh=a["thresh"], residual=res, **epi)
+            return _engine.conv2d_float(x, a["weights"], a["stride"], a["pad"], residual=res,
+                                        nchw=a.get("nchw", False), pool=a.get("pool"), **epi)
         if op == "pointwise":
             res = env[a["residual"]] if a["residual"] else None
             y = np.array(x, dtype=np.float32, order="C", copy=True)

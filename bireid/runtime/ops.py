@@ -44,9 +44,9 @@ def binary_conv2d(x: np.ndarray, weights: BConvWeights, stride: int, pad: int, p
                   thresh: np.ndarray | None = None, **epilogue) -> np.ndarray:
     """sign(x - thresh) (x: float32 NHWC) convolved with packed +-1 weights; returns float32 NHWC.
 
-    Without epilogue arguments the output is the exact integer dot product (as float32)."""
-    xp = _engine.pack_activations(x, thresh, pad)
-    return _engine.binary_conv2d(xp, weights, stride, pad, pad_value, **epilogue)
+    Without epilogue arguments the output is the exact integer dot product (as float32). Packing and the conv
+    run in one engine call (the same result as ``pack_activations`` followed by ``_engine.binary_conv2d``)."""
+    return _engine.binary_conv2d_fused(x, weights, stride, pad, pad_value, thresh=thresh, **epilogue)
 
 
 def conv2d_float(x: np.ndarray, weights: FConvWeights, stride: int, pad: int, **epilogue) -> np.ndarray:

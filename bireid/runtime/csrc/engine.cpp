@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #ifdef _OPENMP
@@ -81,7 +82,7 @@ void pack_rows_portable(const float* x, const float* t, uint64_t* dst, int64_t n
             uint64_t word = 0;
             const int c1 = std::min(c, (j + 1) * 64);
             for (int ch = j * 64; ch < c1; ++ch)
-                if (xp[ch] - t[ch] < 0.f) word |= 1ULL << (ch - j * 64);
+                if ((t ? xp[ch] - t[ch] : xp[ch]) < 0.f) word |= 1ULL << (ch - j * 64);
             d[j] = word;
         }
     }
@@ -146,6 +147,14 @@ static void set_isa(const std::string& name) {
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
+static int get_num_threads_impl() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 static void require(bool ok, const std::string& msg) {
     if (!ok) throw std::invalid_argument(msg);
 }
@@ -175,6 +184,8 @@ static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& 
     e.shift_in = opt_vec(shift_in, cout, "shift_in");
     e.shift_out = opt_vec(shift_out, cout, "shift_out");
     require(e.slope || (!e.shift_in && !e.shift_out), "shift_in/shift_out need slope");
+    e.plain = !e.shift_in && !e.shift_out && !clamp;
+    e.has_act = e.slope != nullptr;
     if (!e.scale) e.scale = h.ones.data();
     if (!e.bias) e.bias = h.zeros.data();
     if (!e.slope) e.slope = h.ones.data();  // slope 1: the activation is the identity
@@ -241,6 +252,8 @@ static BConvWeights* make_weights(const U64& w, int cin) {
     const int cout = static_cast<int>(w.shape(0)), k = static_cast<int>(w.shape(1)), wd = static_cast<int>(w.shape(3));
     require(cout > 0 && k > 0 && cin > 0, "binary weights: empty shape");
     require(wd == (cin + 63) / 64, "binary weights: words per tap must be ceil(cin/64)");
+    // The AVX-512 epilogue converts dot products through int32.
+    require(static_cast<int64_t>(k) * k * cin < (int64_t{1} << 30), "binary weights: k*k*cin must be < 2^30");
     auto* bw = new BConvWeights{cout, cin, k, wd, {}, {}};
     const int64_t kwords = static_cast<int64_t>(k) * k * wd;
     const int nblk = (cout + OCB - 1) / OCB;
@@ -322,6 +335,117 @@ static F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int 
     return out;
 }
 
+// sign(x - thresh) packing fused with the binary conv in one call: no packed array goes back to Python, a 1x1
+// strided conv packs only the pixels it reads, and with at least as many images as threads each thread packs
+// an image's rows just ahead of the output rows that need them, so the float input (usually also the residual)
+// is still in cache when the epilogue reads it.
+static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride, int pad, int pad_value,
+                               const std::optional<F32>& thresh, const std::optional<F32>& scale,
+                               const std::optional<F32>& bias, const std::optional<F32>& residual,
+                               const std::optional<F32>& slope, const std::optional<F32>& shift_in,
+                               const std::optional<F32>& shift_out, bool act_first,
+                               std::optional<std::pair<float, float>> clamp) {
+    require(x.ndim() == 4, "binary_conv2d_fused: x must be NHWC (4-D)");
+    require(x.shape(3) == bw.cin, "binary_conv2d_fused: x has " + std::to_string(x.shape(3)) +
+                                      " channels, weights expect " + std::to_string(bw.cin));
+    require(stride >= 1 && pad >= 0 && (pad_value == 0 || pad_value == 1),
+            "binary_conv2d_fused: bad stride/pad/pad_value");
+    const int64_t n = x.shape(0);
+    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2)), c = bw.cin;
+    require(h > 0 && w > 0, "binary_conv2d_fused: empty input");
+    const float* t = opt_vec(thresh, c, "thresh");  // null: threshold 0 (the packers skip the subtraction)
+    std::vector<float> tzeros;
+    if (!t && c % 64 != 0) {  // the masked AVX-512 packer wants a threshold vector: give it zeros once
+        tzeros.assign(c, 0.f);
+        t = tzeros.data();
+    }
+    BConvArgs a{};
+    a.n = n;
+    a.ho = out_size(h, bw.k, stride, pad, false);
+    a.wo = out_size(w, bw.k, stride, pad, false);
+    require(a.ho > 0 && a.wo > 0, "binary_conv2d_fused: kernel larger than the padded input");
+    // A 1x1 unpadded strided conv reads every stride-th pixel only: pack just those, then it is a stride-1 conv.
+    const bool compact = bw.k == 1 && pad == 0 && stride > 1;
+    const int pstride = compact ? stride : 1;  // input pixels per packed pixel
+    a.h = compact ? a.ho : h;
+    a.w = compact ? a.wo : w;
+    a.stride = compact ? 1 : stride;
+    a.pad = pad;
+    a.pad_value = pad_value;
+    a.hp = a.h + 2 * pad;
+    a.wp = a.w + 2 * pad;
+    a.wd = bw.wd;
+    a.cin = bw.cin;
+    a.cout = bw.cout;
+    a.k = bw.k;
+    a.wblk = bw.blk.data();
+    a.wsum = bw.wsum.data();
+    EpiHolder eh;
+    make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
+    a.epi = eh.e;
+    if (residual) {
+        require(residual->ndim() == 4 && residual->shape(0) == n && residual->shape(1) == a.ho &&
+                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
+                "binary_conv2d_fused: residual must match the output shape (N, Ho, Wo, Cout)");
+        a.epi.res = residual->data();
+    }
+    F32 out({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
+    a.out = out.mutable_data();
+    const float* xs = x.data();
+    const int isa = current_isa();
+    const int nblk = (a.cout + OCB - 1) / OCB;
+    const int64_t img_words = static_cast<int64_t>(a.hp) * a.wp * a.wd;
+    {
+        py::gil_scoped_release nogil;
+        // Zero words are +1 bits: the padding border (pad_value 0 is corrected in the kernels).
+        std::vector<uint64_t> packed(static_cast<size_t>(n * img_words), 0);
+        a.x = packed.data();
+        // Packs packed row r (0 <= r < a.h) of image i.
+        auto pack_row = [&](int64_t i, int r) {
+            uint64_t* dst = packed.data() + i * img_words + (static_cast<int64_t>(r + pad) * a.wp + pad) * a.wd;
+            const float* src = xs + ((i * h + static_cast<int64_t>(r) * pstride) * w) * c;
+            if (pstride == 1) {
+                if (isa == ISA_AVX512) pack_rows_avx512(src, t, dst, a.w, c, a.wd);
+                else pack_rows_portable(src, t, dst, a.w, c, a.wd);
+                return;
+            }
+            for (int q = 0; q < a.w; ++q) {
+                const float* sp = src + static_cast<int64_t>(q) * pstride * c;
+                if (isa == ISA_AVX512) pack_rows_avx512(sp, t, dst + static_cast<int64_t>(q) * a.wd, 1, c, a.wd);
+                else pack_rows_portable(sp, t, dst + static_cast<int64_t>(q) * a.wd, 1, c, a.wd);
+            }
+        };
+        auto conv_row = [&](int64_t i, int oh, int ob) {
+            if (isa == ISA_AVX512) bconv_row_avx512(a, i, oh, ob);
+            else if (isa == ISA_AVX2) bconv_row_avx2(a, i, oh, ob);
+            else bconv_row_portable(a, i, oh, ob);
+        };
+        if (n >= get_num_threads_impl()) {
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int64_t i = 0; i < n; ++i) {
+                int next = 0;  // first packed row not yet packed
+                for (int oh = 0; oh < a.ho; ++oh) {
+                    const int need = std::min(a.h, oh * a.stride - pad + a.k);  // rows [0, need) must be packed
+                    for (; next < need; ++next) pack_row(i, next);
+                    for (int ob = 0; ob < nblk; ++ob) conv_row(i, oh, ob);
+                }
+            }
+        } else {
+#pragma omp parallel
+            {
+#pragma omp for collapse(2) schedule(static)
+                for (int64_t i = 0; i < n; ++i)
+                    for (int r = 0; r < a.h; ++r) pack_row(i, r);
+                const int64_t rows = n * a.ho;
+#pragma omp for collapse(2) schedule(dynamic, 4)
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int ob = 0; ob < nblk; ++ob) conv_row(r / a.ho, static_cast<int>(r % a.ho), ob);
+            }
+        }
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------- float ops
 // Real conv weights: (k*k*cin, cout) in (kh, kw, cin) row order, columns padded to a multiple of 16.
 struct FConvWeights {
@@ -341,15 +465,22 @@ static FConvWeights* make_fweights(const F32& wmat, int cin, int k) {
     return fw;
 }
 
+static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool is_max, bool count_include_pad);
+
+// Optional max pooling fused after a real conv: (k, stride, pad, ceil_mode).
+using PoolSpec = std::tuple<int, int, int, bool>;
+
 static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pad, const std::optional<F32>& scale,
                         const std::optional<F32>& bias, const std::optional<F32>& residual,
                         const std::optional<F32>& slope, const std::optional<F32>& shift_in,
                         const std::optional<F32>& shift_out, bool act_first,
-                        std::optional<std::pair<float, float>> clamp) {
-    require(x.ndim() == 4 && x.shape(3) == fw.cin, "conv2d_float: x must be NHWC with cin channels");
+                        std::optional<std::pair<float, float>> clamp, bool nchw, std::optional<PoolSpec> pool) {
+    require(x.ndim() == 4 && x.shape(nchw ? 1 : 3) == fw.cin,
+            nchw ? "conv2d_float: x must be NCHW with cin channels" : "conv2d_float: x must be NHWC with cin channels");
     require(stride >= 1 && pad >= 0, "conv2d_float: bad stride/pad");
     const int64_t n = x.shape(0);
-    const int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2)), c = fw.cin, k = fw.k;
+    const int h = static_cast<int>(x.shape(nchw ? 2 : 1)), w = static_cast<int>(x.shape(nchw ? 3 : 2)), c = fw.cin,
+              k = fw.k;
     FConvArgs a{};
     a.w = fw.w.data();
     a.kdim = k * k * c;
@@ -367,10 +498,97 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                 "conv2d_float: residual must match the output shape (N, Ho, Wo, Cout)");
         a.epi.res = residual->data();
     }
-    F32 out({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
+    const int isa = current_isa();
+    const bool direct = isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= 64;
+    int pk = 0, ps = 0, pp = 0, pho = 0, pwo = 0;
+    if (pool) {
+        bool pceil = false;
+        std::tie(pk, ps, pp, pceil) = *pool;
+        require(pk >= 1 && pk <= 64 && ps >= 1 && pp >= 0 && 2 * pp <= pk, "conv2d_float: bad pool kernel/stride/padding");
+        require(!residual, "conv2d_float: a fused pool cannot take a residual");
+        if (!direct) {  // other paths: the plain conv, then the pooling op (the same values as the fused path)
+            const F32 full = conv2d_float(x, fw, stride, pad, scale, bias, residual, slope, shift_in, shift_out,
+                                          act_first, clamp, nchw, std::nullopt);
+            return pool2d(full, pk, ps, pp, pceil, true, true);
+        }
+        pho = out_size(a.ho, pk, ps, pp, pceil);
+        pwo = out_size(a.wo, pk, ps, pp, pceil);
+        require(pho > 0 && pwo > 0, "conv2d_float: pool window larger than the padded conv output");
+    }
+    F32 out = pool ? F32({n, static_cast<int64_t>(pho), static_cast<int64_t>(pwo), static_cast<int64_t>(a.cout)})
+                   : F32({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
     a.out = out.mutable_data();
     const float* xs = x.data();
-    const int isa = current_isa();
+    // Small Cin (the stem): the im2col copy costs as much as a good part of the FMAs, so the AVX-512 path reads
+    // a zero-padded copy of the input directly (same reduction order: bit-identical to the im2col path).
+    if (direct) {
+        const int hp = h + 2 * pad, wp = w + 2 * pad;
+        const int64_t img = static_cast<int64_t>(hp) * wp * c;
+        {
+        py::gil_scoped_release nogil;
+        std::vector<float> xpad(static_cast<size_t>(n * img), 0.f);
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n * h; ++i) {
+                const int64_t im = i / h, r = i % h;
+                float* dst = xpad.data() + im * img + ((r + pad) * wp + pad) * c;
+                if (!nchw) {
+                    std::memcpy(dst, xs + i * w * c, sizeof(float) * w * c);
+                } else {  // NCHW input: transpose while padding (saves a separate pass over the image)
+                    for (int ch = 0; ch < c; ++ch) {
+                        const float* src = xs + ((im * c + ch) * h + r) * w;
+                        for (int col = 0; col < w; ++col) dst[static_cast<int64_t>(col) * c + ch] = src[col];
+                    }
+                }
+            }
+            if (!pool) {
+#pragma omp for collapse(2) schedule(dynamic, 2)
+                for (int64_t i = 0; i < n; ++i)
+                    for (int oh = 0; oh < a.ho; ++oh)
+                        fconv_direct_row_avx512(a, xpad.data() + i * img, wp, c, k, stride, i, oh,
+                                                a.out + (i * a.ho + oh) * a.wo * a.cout);
+            } else {
+                // Conv rows go to a ring of pk rows and are pooled as soon as a window is complete: the full conv
+                // output never goes to memory. Work units are bands of pooled rows (one per image when there are
+                // enough images; a band recomputes at most pk - ps conv rows of its neighbour).
+                const int64_t rowsz = static_cast<int64_t>(a.wo) * a.cout;
+                const int nth = get_num_threads_impl();
+                const int bands = n >= nth ? 1 : std::min<int>(pho, static_cast<int>((nth + n - 1) / n));
+                const int band = (pho + bands - 1) / bands;
+                std::vector<float> ring(static_cast<size_t>(pk) * rowsz);
+                const float* rows[64];
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t u = 0; u < n * bands; ++u) {
+                    const int64_t i = u / bands;
+                    const int ph0 = static_cast<int>(u % bands) * band, ph1 = std::min(pho, ph0 + band);
+                    int next = 0;  // next conv row to compute
+                    for (int ph = ph0; ph < ph1; ++ph) {
+                        const int h0 = ph * ps - pp;
+                        const int hs = std::max(h0, 0), he = std::min(h0 + pk, a.ho);
+                        next = std::max(next, hs);
+                        for (; next < he; ++next)
+                            fconv_direct_row_avx512(a, xpad.data() + i * img, wp, c, k, stride, i, next,
+                                                    ring.data() + (next % pk) * rowsz);
+                        for (int r = hs; r < he; ++r) rows[r - hs] = ring.data() + (r % pk) * rowsz;
+                        maxpool_rows_avx512(rows, std::max(he - hs, 0), a.out + ((i * pho + ph) * pwo) * a.cout, a.wo,
+                                            a.cout, pk, ps, pp, pwo);
+                    }
+                }
+            }
+        }
+        }  // GIL held again before `out` is returned
+        return out;
+    }
+    std::vector<float> nhwc;  // NHWC copy of an NCHW input for the im2col path
+    if (nchw) {
+        nhwc.resize(static_cast<size_t>(n) * h * w * c);
+        for (int64_t i = 0; i < n; ++i)
+            for (int ch = 0; ch < c; ++ch)
+                for (int64_t r = 0; r < static_cast<int64_t>(h) * w; ++r)
+                    nhwc[(i * h * w + r) * c + ch] = xs[(i * c + ch) * h * w + r];
+        xs = nhwc.data();
+    }
     {
         py::gil_scoped_release nogil;
 #pragma omp parallel
@@ -480,6 +698,18 @@ static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool
     F32 out({n, static_cast<int64_t>(ho), static_cast<int64_t>(wo), c});
     float* d = out.mutable_data();
     const float* xs = x.data();
+    const int isa = current_isa();
+    if (is_max && isa == ISA_AVX512 && k <= 64) {  // the vector kernel takes at most 64 window rows
+        {
+            py::gil_scoped_release nogil;
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int64_t i = 0; i < n; ++i)
+                for (int oh = 0; oh < ho; ++oh)
+                    maxpool_row_avx512(xs + i * h * w * c, d + (i * ho + oh) * wo * c, h, w, c, k, stride, pad, oh,
+                                       wo);
+        }
+        return out;
+    }
     {
         py::gil_scoped_release nogil;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -552,6 +782,13 @@ PYBIND11_MODULE(_engine, m) {
           py::arg("residual") = py::none(), py::arg("slope") = py::none(), py::arg("shift_in") = py::none(),
           py::arg("shift_out") = py::none(), py::arg("act_first") = false, py::arg("clamp") = py::none(),
           "XNOR-popcount conv of packed input (padded by `pad`) -> NHWC float32 with the fused epilogue.");
+    m.def("binary_conv2d_fused", &binary_conv2d_fused, py::arg("x"), py::arg("weights"), py::arg("stride"),
+          py::arg("pad"), py::arg("pad_value"), py::arg("thresh") = py::none(), py::arg("scale") = py::none(),
+          py::arg("bias") = py::none(), py::arg("residual") = py::none(), py::arg("slope") = py::none(),
+          py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(), py::arg("act_first") = false,
+          py::arg("clamp") = py::none(),
+          "sign(x - thresh) packing + XNOR-popcount conv + fused epilogue in one call: NHWC float32 in and out; "
+          "same result as pack_activations followed by binary_conv2d.");
     py::class_<FConvWeights>(m, "FConvWeights")
         .def(py::init(&make_fweights), py::arg("wmat"), py::arg("cin"), py::arg("k"))
         .def_readonly("cout", &FConvWeights::cout)
@@ -560,8 +797,11 @@ PYBIND11_MODULE(_engine, m) {
     m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("weights"), py::arg("stride"), py::arg("pad"),
           py::arg("scale") = py::none(), py::arg("bias") = py::none(), py::arg("residual") = py::none(),
           py::arg("slope") = py::none(), py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(),
-          py::arg("act_first") = false, py::arg("clamp") = py::none(),
-          "Real conv (NHWC float32, zero padding) with the fused epilogue; row-wise im2col + register-blocked FMA.");
+          py::arg("act_first") = false, py::arg("clamp") = py::none(), py::arg("nchw") = false,
+          py::arg("pool") = py::none(),
+          "Real conv (NHWC float32, or NCHW input with nchw=True; NHWC output; zero padding) with the fused "
+          "epilogue and an optional fused max pool=(k, stride, pad, ceil_mode); register-blocked FMA over im2col "
+          "rows, or directly over the padded input for small Cin.");
     m.def("im2col", &im2col, py::arg("x"), py::arg("k"), py::arg("stride"), py::arg("pad"));
     m.def("epilogue", &epilogue_inplace, py::arg("y"), py::arg("scale") = py::none(), py::arg("bias") = py::none(),
           py::arg("residual") = py::none(), py::arg("slope") = py::none(), py::arg("shift_in") = py::none(),

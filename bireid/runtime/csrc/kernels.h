@@ -23,7 +23,8 @@ constexpr int OCB = 16;  // output channels per register block (two zmm / four y
 //   (u = v + shift_in[o]; v = (u >= 0 ? u : slope[o] * u) + shift_out[o]); finally the clamp.
 // Every pointer except `res` is non-null: absent parts get identity values (scale 1, slope 1, shifts 0,
 // clamp to +-inf, a zero residual), which are exact no-ops in float arithmetic. That keeps the loop below
-// branch-free so it vectorizes on every ISA.
+// branch-free so it vectorizes on every ISA. When there are no shifts and no clamp (`plain`), the identity steps
+// are skipped instead (the branches are loop-invariant); the values are the same up to the sign of a zero.
 struct Epilogue {
     const float* scale = nullptr;
     const float* bias = nullptr;
@@ -34,6 +35,10 @@ struct Epilogue {
     const float* zeros = nullptr;      // at least as many zeros as channels: the "no residual" operand
     bool act_first = false;
     float clamp_lo = 0.f, clamp_hi = 0.f;
+    // No shifts and no clamp (the usual BN + residual + PReLU): the identity steps (+0, clamp to +-inf) are
+    // skipped. They change nothing but the sign of a zero result, and every ISA path skips them alike.
+    bool plain = false;
+    bool has_act = false;  // slope given (otherwise the activation is the identity and is skipped when plain)
 };
 
 // y[j] = epilogue(load(j)) for channels o0..o0+n; r = residual values of these channels or null.
@@ -47,6 +52,18 @@ static inline void epilogue_store(const Epilogue& e, int o0, int n, Load load, c
     const float* __restrict r1 = (r && !e.act_first) ? r : e.zeros;
     const float* __restrict r2 = (r && e.act_first) ? r : e.zeros;
     const float lo = e.clamp_lo, hi = e.clamp_hi;
+    if (e.plain) {
+        const float* __restrict ra = (r && !e.act_first) ? r : nullptr;
+        const float* __restrict rb = (r && e.act_first) ? r : nullptr;
+        for (int j = 0; j < n; ++j) {
+            float v = load(j) * sc[j] + bi[j];
+            if (ra) v += ra[j];
+            if (e.has_act) v = v >= 0.f ? v : sl[j] * v;
+            if (rb) v += rb[j];
+            y[j] = v;
+        }
+        return;
+    }
     for (int j = 0; j < n; ++j) {
         float v = load(j) * sc[j] + bi[j];
         v += r1[j];
@@ -129,6 +146,11 @@ struct FConvArgs {
 void fconv_row_portable(const FConvArgs& a, const float* cols, int64_t n, int oh);
 void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh);
 void fconv_row_avx512(const FConvArgs& a, const float* cols, int64_t n, int oh);
+// Direct form of fconv_row_avx512 (same arithmetic, same order): reads the image n zero-padded to rows of
+// `wpad` pixels x cin channels (xpad points at its first padded row) instead of an im2col buffer.
+// The row's outputs go to orow (wo x cout floats): a.out + (n * ho + oh) * wo * cout, or a scratch row.
+void fconv_direct_row_avx512(const FConvArgs& a, const float* xpad, int wpad, int cin, int k, int stride, int64_t n,
+                             int oh, float* orow);
 
 // Stores P pixels x nch channels of accumulators `acc` (row stride ld) to the output with the epilogue.
 static inline void fconv_store(const FConvArgs& a, int64_t n, int oh, int ow0, int np, int c0, int nch,
@@ -143,7 +165,16 @@ static inline void fconv_store(const FConvArgs& a, int64_t n, int oh, int ow0, i
     }
 }
 
+// sign(x - t) of npix consecutive pixels (c floats each) -> wd words each; t == null means a zero threshold.
 void pack_rows_portable(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd);
 void pack_rows_avx512(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd);
+
+// Max pooling of one output row oh (all wo pixels, all c channels) of one NHWC image x (h, w, c) into dst.
+// Exact (a max), so it may differ from the scalar pool2d only in speed.
+void maxpool_row_avx512(const float* x, float* dst, int h, int w, int64_t c, int k, int stride, int pad, int oh,
+                        int wo);
+// The same for a window given as its nrows (already clipped) input rows, each w x c floats.
+void maxpool_rows_avx512(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
+                         int wo);
 
 }  // namespace bireid
