@@ -70,32 +70,30 @@ def _grad_fn(grad: str):
     return _GRADS[grad]
 
 
-class SignSTE(nn.Module):
+class _FixedSign(nn.Module):
+    """sign(x) at a fixed threshold of 0 with the surrogate gradient named by ``grad``."""
+
+    grad: str
+    threshold: nn.Parameter | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threshold = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _GRADS[self.grad](x)
+
+
+class SignSTE(_FixedSign):
     """sign(x) with the clipped straight-through gradient (XNOR-Net, BinaryNet)."""
 
-    threshold: nn.Parameter | None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.threshold = None
-        self.grad = "ste"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sign_ste(x)
+    grad = "ste"
 
 
-class ApproxSign(nn.Module):
+class ApproxSign(_FixedSign):
     """sign(x) with Bi-Real's ApproxSign gradient 2 - 2|x| on [-1, 1]."""
 
-    threshold: nn.Parameter | None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.threshold = None
-        self.grad = "approx"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return approx_sign(x)
+    grad = "approx"
 
 
 class RSign(nn.Module):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from ...nn import BinaryConv2d, make_activation
 from ...nn.scaling import ScalingSpec
 from ..registry import register_backbone
-from .resnet import build_stages
+from .resnet import StagedBackbone, build_stages
 
 
 class PooledConv2d(nn.Conv2d):
@@ -151,7 +151,7 @@ class BinaryBottleneck(nn.Module):
         return self.act3(self.bn3(self.conv3(out)) + idt)
 
 
-class BinaryResNet(nn.Module):
+class BinaryResNet(StagedBackbone):
     """A ResNet whose convolutions (all but the stem) are ``BinaryConv2d``; see the module docstring."""
 
     def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64,
@@ -185,14 +185,6 @@ class BinaryResNet(nn.Module):
                 reset = getattr(getattr(m, "scaling", None), "reset_from", None)
                 if reset is not None:  # a learned alpha follows the re-initialised weight
                     reset(m.weight)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(x)
-        outs = []
-        for s in self.stages:
-            x = s(x)
-            outs.append(x)
-        return outs
 
 
 @register_backbone("resnet18", family="binary")

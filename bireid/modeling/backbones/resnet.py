@@ -78,7 +78,22 @@ def build_stages(make_block, expansion: int, layers: list[int], width: int,
     return nn.ModuleList(stages), channels
 
 
-class ResNet(nn.Module):
+class StagedBackbone(nn.Module):
+    """Base of every backbone here: ``stem`` then ``stages``; forward returns each stage's output."""
+
+    stem: nn.Module
+    stages: nn.ModuleList
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        outs = []
+        for s in self.stages:
+            x = s(x)
+            outs.append(x)
+        return outs
+
+
+class ResNet(StagedBackbone):
     def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
@@ -98,14 +113,6 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bn2.weight)
             elif isinstance(m, Bottleneck):
                 nn.init.zeros_(m.bn3.weight)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(x)
-        outs = []
-        for s in self.stages:
-            x = s(x)
-            outs.append(x)
-        return outs
 
 
 @register_backbone("resnet18")
