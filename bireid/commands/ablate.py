@@ -58,7 +58,7 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("real", "real", label="real-valued ResNet"),
-    Variant("xnor", "xnor", label="XNOR-Net (1-bit, mean|W| scale)"),
+    Variant("xnor", "xnor", label="XNOR-Net (1-bit, per-filter mean-abs scale)"),
     Variant("bireal", "bireal", label="Bi-Real (1-bit baseline)"),
     Variant("reactnet", "reactnet", label="ReActNet (RSign, RPReLU; no teacher)"),
     Variant("bireid-none", "bireid", label="BiRe-ID backbone, learned alpha, no GAL"),
