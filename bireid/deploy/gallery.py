@@ -134,7 +134,7 @@ def draw_ranking(query: str | os.PathLike, results: list[str | os.PathLike], out
     for i, r in enumerate(results):
         pid = market_pid(r)
         color = (160, 160, 160) if qpid is None or pid is None else ((0, 170, 0) if pid == qpid else (220, 0, 0))
-        label = f"{i + 1}" + (f" {distances[i]:.2f}" if distances is not None else "")
+        label = f"#{i + 1}" + (f"  d={distances[i]:.2f}" if distances is not None else "")
         paste(r, pad + gap + (tw + pad) * (i + 1), color, label)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
