@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from runtime_refs import ref_binary_conv
 
 from bireid.runtime import _engine, ops
 
@@ -26,24 +27,6 @@ def ref_pack(x: np.ndarray, t: np.ndarray, pad: int) -> np.ndarray:
     neg = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=bool)
     neg[:, pad:pad + h, pad:pad + w] = (x - t) < 0
     return ops.pack_weight_signs(neg)
-
-
-def ref_binary_conv(x, t, wneg, stride, pad, pad_value):
-    """Integer +-1 convolution with NumPy: sign(x - t) padded with pad_value, sign(0) = +1."""
-    a = np.where((x - t) < 0, -1, 1).astype(np.int64)
-    n, h, w, c = a.shape
-    cout, k = wneg.shape[0], wneg.shape[1]
-    ap = np.full((n, h + 2 * pad, w + 2 * pad, c), pad_value, dtype=np.int64)
-    ap[:, pad:pad + h, pad:pad + w] = a
-    ws = np.where(wneg, -1, 1).astype(np.int64)
-    ho = (h + 2 * pad - k) // stride + 1
-    wo = (w + 2 * pad - k) // stride + 1
-    out = np.zeros((n, ho, wo, cout), dtype=np.int64)
-    for kh in range(k):
-        for kw in range(k):
-            patch = ap[:, kh:kh + stride * (ho - 1) + 1:stride, kw:kw + stride * (wo - 1) + 1:stride, :]
-            out += patch @ ws[:, kh, kw, :].T
-    return out
 
 
 def _cases():

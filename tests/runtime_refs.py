@@ -1,0 +1,21 @@
+"""NumPy references shared by the runtime kernel tests (importable as `runtime_refs`)."""
+
+import numpy as np
+
+
+def ref_binary_conv(x, t, wneg, stride, pad, pad_value):
+    """Integer +-1 convolution: sign(x - t) (sign(0) = +1) padded with pad_value, +-1 weights (True = -1)."""
+    a = np.where((x - t) < 0, -1, 1).astype(np.int64)
+    n, h, w, c = a.shape
+    cout, k = wneg.shape[0], wneg.shape[1]
+    ap = np.full((n, h + 2 * pad, w + 2 * pad, c), pad_value, dtype=np.int64)
+    ap[:, pad:pad + h, pad:pad + w] = a
+    ws = np.where(wneg, -1, 1).astype(np.int64)
+    ho = (h + 2 * pad - k) // stride + 1
+    wo = (w + 2 * pad - k) // stride + 1
+    out = np.zeros((n, ho, wo, cout), dtype=np.int64)
+    for kh in range(k):
+        for kw in range(k):
+            patch = ap[:, kh:kh + stride * (ho - 1) + 1:stride, kw:kw + stride * (wo - 1) + 1:stride, :]
+            out += patch @ ws[:, kh, kw, :].T
+    return out
