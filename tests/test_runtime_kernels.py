@@ -198,3 +198,18 @@ def test_runtime_does_not_import_torch():
         "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_residual_of_the_wrong_shape_is_refused_by_every_conv():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 5, 5, 8)).astype(np.float32)
+    bad = np.zeros((1, 5, 5, 3), np.float32)  # output has 4 channels
+    bw = ops.BConvWeights(ops.pack_weight_signs(rng.random((4, 3, 3, 8)) < 0.5), 8)
+    fw = ops.real_conv_weights(rng.standard_normal((4, 3, 3, 8)).astype(np.float32))
+    packed = _engine.pack_activations(x, None, 1)
+    calls = {"binary_conv2d_fused": lambda: ops.binary_conv2d(x, bw, 1, 1, 0, residual=bad),
+             "conv2d_float": lambda: ops.conv2d_float(x, fw, 1, 1, residual=bad),
+             "binary_conv2d": lambda: _engine.binary_conv2d(packed, bw, 1, 1, 0, residual=bad)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=f"{name}: residual must match the output shape"):
+            call()

@@ -198,6 +198,16 @@ static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& 
     require(!clamp || e.clamp_lo <= e.clamp_hi, "clamp: lo must be <= hi");
 }
 
+// Point the epilogue at a residual input after checking it has the output's (N, Ho, Wo, Cout) shape.
+static void attach_residual(Epilogue& e, const std::optional<F32>& residual, int64_t n, int64_t ho, int64_t wo,
+                            int64_t cout, const char* op) {
+    if (!residual) return;
+    require(residual->ndim() == 4 && residual->shape(0) == n && residual->shape(1) == ho &&
+                residual->shape(2) == wo && residual->shape(3) == cout,
+            std::string(op) + ": residual must match the output shape (N, Ho, Wo, Cout)");
+    e.res = residual->data();
+}
+
 static inline int out_size(int in, int k, int s, int p, bool ceil_mode) {
     const int num = in + 2 * p - k;
     if (num < 0) return 0;
@@ -308,12 +318,7 @@ static F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int 
     EpiHolder eh;
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
-    if (residual) {
-        require(residual->ndim() == 4 && residual->shape(0) == a.n && residual->shape(1) == a.ho &&
-                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
-                "binary_conv2d: residual must match the output shape (N, Ho, Wo, Cout)");
-        a.epi.res = residual->data();
-    }
+    attach_residual(a.epi, residual, a.n, a.ho, a.wo, a.cout, "binary_conv2d");
     F32 out({a.n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
     a.out = out.mutable_data();
     const int isa = current_isa();
@@ -383,12 +388,7 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
     EpiHolder eh;
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
-    if (residual) {
-        require(residual->ndim() == 4 && residual->shape(0) == n && residual->shape(1) == a.ho &&
-                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
-                "binary_conv2d_fused: residual must match the output shape (N, Ho, Wo, Cout)");
-        a.epi.res = residual->data();
-    }
+    attach_residual(a.epi, residual, n, a.ho, a.wo, a.cout, "binary_conv2d_fused");
     F32 out({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
     a.out = out.mutable_data();
     const float* xs = x.data();
@@ -492,12 +492,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     EpiHolder eh;
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
-    if (residual) {
-        require(residual->ndim() == 4 && residual->shape(0) == n && residual->shape(1) == a.ho &&
-                    residual->shape(2) == a.wo && residual->shape(3) == a.cout,
-                "conv2d_float: residual must match the output shape (N, Ho, Wo, Cout)");
-        a.epi.res = residual->data();
-    }
+    attach_residual(a.epi, residual, n, a.ho, a.wo, a.cout, "conv2d_float");
     const int isa = current_isa();
     const bool direct = isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= 64;
     int pk = 0, ps = 0, pp = 0, pho = 0, pwo = 0;
