@@ -121,21 +121,47 @@ def main() -> None:
             if r[0] == bs:
                 print(f"| {bs} | {r[1]} | {r[2]:.1f} | {r[3] * 1e3:.1f} | {eng[2] / r[2]:.2f}x |")
 
-    # Per binary conv layer: engine (pack + XNOR/popcount + fused epilogue) vs torch float conv, same shape.
+    # Per binary conv layer: engine (pack + XNOR/popcount + fused epilogue) vs torch float conv, same shape. Layers
+    # the model runs inside a fused op are timed alone (exactly the model's conv op), and each fused op as a whole.
     bs = max(args.batches)
     print(f"\nPer binary conv layer, batch {bs} (engine includes packing and the fused BN/residual/PReLU; 'one call' "
           f"runs all {bs} images in one kernel call, 'model chunks' in sub-batches of {rt.chunk} images as the "
-          "model's serial path does, which keeps activations in cache):")
+          "model's serial path does, which keeps activations in cache; '+ds' = the block's 1x1 downsample conv "
+          "computed inside the same op, the torch column then times both convs; the 'wavefront' row = all binary "
+          "convs as the model executes them, one row-wavefront op, against the sum of the torch convs):")
     print("| layer | Cin->Cout k s | out HxW | engine ms (one call) | engine ms (model chunks) | torch fp32 conv ms | "
           "speedup (one call) | speedup (model chunks) |")
     print("|---|---|---|---|---|---|---|---|")
+
+    def torch_conv_ms(cin, cout, h, w, k, stride, pad):
+        tx = torch.randn(bs, cin, h, w)
+        tw = torch.randn(cout, cin, k, k)
+        with torch.no_grad():
+            return _median_time(lambda: F.conv2d(tx, tw, stride=stride, padding=pad), 3)
+
+    def engine_ms(op, xin, env, a):
+        chunks = [(xin[s:s + rt.chunk], {k: v[s:s + rt.chunk] for k, v in env.items()})
+                  for s in range(0, bs, rt.chunk)]
+
+        def one():
+            rt._run(op, xin, env, a)  # exactly the model's op: packing, XNOR-popcount, fused epilogue
+
+        def chunked():
+            for xc, envc in chunks:
+                rt._run(op, xc, envc, a)
+        return _median_time(one, 3), _median_time(chunked, 3)
+
     seen = set()
+    convs = []  # (op, ins, out, a) of every binary conv, fused ones expanded
     for op, ins, out, a in rt._steps:
-        if op != "conv" or not a["binary"]:
-            continue
+        if op == "bchain":
+            convs.extend(a["members"])
+        elif op == "conv" and a["binary"]:
+            convs.append((op, ins, out, a))
+    for _, ins, out, a in convs:
         h, w, cin = rt.shapes[ins[0]]
         wts = a["weights"]
-        key = (h, w, cin, wts.cout, a["k"], a["stride"], a["residual"] is not None)
+        key = (h, w, cin, wts.cout, a["k"], a["stride"], a["residual"] is not None, "ds" in a)
         if key in seen:
             continue
         seen.add(key)
@@ -145,24 +171,64 @@ def main() -> None:
         env = {}
         if a["residual"]:
             env[a["residual"]] = xin if a["residual"] == ins[0] else np.zeros((bs, *res), np.float32)
-
-        def eng(xin=xin, env=env, a=a):
-            rt._run("conv", xin, env, a)  # exactly the model's op: packing, XNOR-popcount, fused epilogue
-
-        chunks = [(xin[s:s + rt.chunk], {k: v[s:s + rt.chunk] for k, v in env.items()})
-                  for s in range(0, bs, rt.chunk)]
-
-        def eng_chunked(chunks=chunks, a=a):
-            for xc, envc in chunks:
-                rt._run("conv", xc, envc, a)
-        tx = torch.randn(bs, cin, h, w)
-        tw = torch.randn(wts.cout, cin, a["k"], a["k"])
-        with torch.no_grad():
-            tt = _median_time(lambda tx=tx, tw=tw, a=a: F.conv2d(tx, tw, stride=a["stride"], padding=a["pad"]), 3)
-        te = _median_time(eng, 3)
-        tc = _median_time(eng_chunked, 3)
-        print(f"| {out} | {cin}->{wts.cout} {a['k']}x{a['k']} s{a['stride']} | {res[0]}x{res[1]} | {te * 1e3:.2f} | "
+        te, tc = engine_ms("conv", xin, env, a)
+        tt = torch_conv_ms(cin, wts.cout, h, w, a["k"], a["stride"], a["pad"])
+        label = f"{cin}->{wts.cout} {a['k']}x{a['k']} s{a['stride']}"
+        if "ds" in a:
+            tt += torch_conv_ms(cin, wts.cout, h, w, 1, a["stride"], 0)
+            label += " +ds 1x1"
+        print(f"| {out} | {label} | {res[0]}x{res[1]} | {te * 1e3:.2f} | "
               f"{tc * 1e3:.2f} | {tt * 1e3:.2f} | {tt / te:.1f}x | {tt / tc:.1f}x |")
+    for op, ins, out, a in rt._steps:
+        if op != "bchain":
+            continue
+        h, w, cin = rt.shapes[ins[0]]
+        xin = np.random.default_rng(1).standard_normal((bs, h, w, cin)).astype(np.float32)
+        te, tc = engine_ms("bchain", xin, {}, a)
+        tt, nds = 0.0, 0
+        for _, i2, _, a2 in a["members"]:
+            hh, ww, cc = rt.shapes[i2[0]]
+            tt += torch_conv_ms(cc, a2["weights"].cout, hh, ww, a2["k"], a2["stride"], a2["pad"])
+            if "ds" in a2:
+                tt += torch_conv_ms(cc, a2["weights"].cout, hh, ww, 1, a2["stride"], 0)
+                nds += 1
+        ho, wo, co = rt.shapes[out]
+        print(f"| {a['members'][0][2]} .. {out} (wavefront) | {len(a['members'])} convs + {nds} ds, {cin}->{co} | "
+              f"{ho}x{wo} | {te * 1e3:.2f} | {tc * 1e3:.2f} | {tt * 1e3:.2f} | {tt / te:.1f}x | {tt / tc:.1f}x |")
+
+    # Per layer as the model runs it: each layer's own CPU time inside the wavefront op (the op's per-layer
+    # profile: packing, XNOR-popcount and epilogue of that layer's rows), model chunks, against torch's conv(s).
+    for op, ins, _, a in rt._steps:
+        if op != "bchain":
+            continue
+        h, w, cin = rt.shapes[ins[0]]
+        xin = np.random.default_rng(1).standard_normal((bs, h, w, cin)).astype(np.float32)
+        # The op's profile gives each layer's share of the time (timestamps around its rows, so a preemption lands
+        # on whichever layer was running: the per-layer median of 5 runs); the op's own median time (model chunks,
+        # the benchmark's clock) is split by those shares.
+        runs = []
+        for _ in range(5):
+            prof = np.zeros(len(a["layers"]))
+            for s in range(0, bs, rt.chunk):
+                _engine.binary_chain(xin[s:s + rt.chunk], a["layers"], profile=prof)
+            runs.append(prof / prof.sum())
+        shares = np.median(np.stack(runs), axis=0)
+        t_op = engine_ms("bchain", xin, {}, a)[1]
+        per = t_op * shares / shares.sum()
+        print(f"\nPer binary conv layer inside the wavefront op, batch {bs}, model chunks: the op's time "
+              f"({t_op * 1e3:.1f} ms) split by each layer's share of it (packing, XNOR-popcount, epilogue of its "
+              "rows, from the op's own per-layer profile):")
+        print("| layer | Cin->Cout k s | out HxW | engine ms | torch fp32 conv ms | speedup |")
+        print("|---|---|---|---|---|---|")
+        for (_, i2, o2, a2), te in zip(a["members"], per):
+            hh, ww, cc = rt.shapes[i2[0]]
+            tt = torch_conv_ms(cc, a2["weights"].cout, hh, ww, a2["k"], a2["stride"], a2["pad"])
+            label = f"{cc}->{a2['weights'].cout} {a2['k']}x{a2['k']} s{a2['stride']}"
+            if "ds" in a2:
+                tt += torch_conv_ms(cc, a2["weights"].cout, hh, ww, 1, a2["stride"], 0)
+                label += " +ds 1x1"
+            ho, wo, _ = rt.shapes[o2]
+            print(f"| {o2} | {label} | {ho}x{wo} | {te * 1e3:.2f} | {tt * 1e3:.2f} | {tt / te:.1f}x |")
 
     fp32_bytes = sum(p.numel() * 4 for p in realm.parameters()) - realm.classifier.weight.numel() * 4
     print(f"\nModel size: .bnn {os.path.getsize(work / 'bin.bnn') / 1e6:.2f} MB vs float32 weights of the real "
@@ -173,10 +239,11 @@ def main() -> None:
     rt.forward(x)
     n = 3
     for _ in range(n):
-        rt.forward(x, profile=prof)
+        rt.forward(x, profile=prof, profile_clock=_CLOCK)
     total = sum(prof.values())
-    print(f"\nEngine profile, batch {bs}, serial path, wall clock (share of {total / n * 1e3:.1f} ms per batch; a real "
-          "conv followed only by a max pool runs as one fused op, counted as real_conv):")
+    clock_name = "process CPU time" if args.timer == "cpu" else "wall clock"
+    print(f"\nEngine profile, batch {bs}, serial path, {clock_name} (share of {total / n * 1e3:.1f} ms per batch; the "
+          "real stem conv with its max pool is one fused op, counted as real_conv):")
     for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):
         print(f"  {k:12s} {v / n * 1e3:8.2f} ms  {100 * v / total:5.1f}%")
 

@@ -1,6 +1,20 @@
 """NumPy references shared by the runtime kernel tests (importable as `runtime_refs`)."""
 
 import numpy as np
+import pytest
+
+from bireid.runtime import _engine
+
+ISAS = [i for i in ("avx512", "avx2", "portable") if _engine.isa_supported(i)]  # the paths this CPU can run
+
+
+@pytest.fixture(autouse=True)
+def restore_isa_and_threads():
+    """Put the engine's ISA and thread count back after a test that forces them (import it to use it)."""
+    isa, threads = _engine.get_isa(), _engine.get_num_threads()
+    yield
+    _engine.set_isa(isa)
+    _engine.set_num_threads(threads)
 
 
 def ref_binary_conv(x, t, wneg, stride, pad, pad_value):

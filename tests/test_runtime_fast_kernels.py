@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from runtime_refs import ref_binary_conv
+from runtime_refs import ISAS, ref_binary_conv, restore_isa_and_threads  # noqa: F401 (autouse fixture)
 
 from bireid.runtime import _engine, ops
-
-ISAS = [i for i in ("avx512", "avx2", "portable") if _engine.isa_supported(i)]
-
-
-@pytest.fixture(autouse=True)
-def _restore_isa_and_threads():
-    isa, threads = _engine.get_isa(), _engine.get_num_threads()
-    yield
-    _engine.set_isa(isa)
-    _engine.set_num_threads(threads)
 
 
 def ref_epilogue(v, scale, bias, res, slope, act_first, shift_in=None, shift_out=None, clamp=None):

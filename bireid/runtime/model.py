@@ -14,12 +14,18 @@ Epilogue fields (per output channel, applied in this order): ``scale``/``bias`` 
 ``residual`` (tensor name or null; added before the activation, or after it when ``act_first``),
 ``act`` (null or ``{"slope", "shift_in", "shift_out"}`` blobs: u = v + shift_in; v = u >= 0 ? u : slope*u;
 v += shift_out), ``clamp`` (null or [lo, hi]).
+
+At load time the validated graph is fused into fewer, larger ops with the same results bit for bit: a real conv
+read only by a max pool runs with the pool (``pool`` argument; the stride-2 stem as a 2-D Winograd conv), a 1x1
+binary downsample runs inside the conv that takes it as residual (``ds``), and runs of binary convs, each reading
+only the previous one's output, run as one row-wavefront op (``bchain``, see ``_engine.binary_chain``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -188,10 +194,13 @@ class BNNModel:
         self.feat_dim = shapes[out][0]
         self.shapes = shapes
         self._fuse_conv_pool()
+        self._fuse_downsample()
+        self._fuse_chains()
         # The NCHW input goes straight into the real convs that read it (they transpose while padding), unless
         # some other op needs it as NHWC.
         users = [(op, ins, a) for op, ins, _, a in self._steps if "input" in ins or a.get("residual") == "input"]
-        self._nchw_input = all(op == "conv" and not a["binary"] and a["residual"] != "input" for op, _, a in users)
+        self._nchw_input = all(op == "conv" and not a.get("binary", True) and a.get("residual") != "input"
+                               for op, _, a in users)
         for _, _, a in users:
             a["nchw"] = self._nchw_input
         self._last_use = {}
@@ -219,6 +228,71 @@ class BNNModel:
             fused.append(steps[i])
             i += 1
         self._steps = fused
+
+    def _fuse_downsample(self) -> None:
+        """Run a ResNet shortcut's 1x1 binary downsample conv inside the conv that takes its output as residual,
+        when both read the same tensor with the same threshold and stride: one packing of the input, and the
+        downsample's output is used row by row from cache instead of going to memory (same bits as two ops)."""
+        steps = self._steps
+        drop: set[int] = set()
+        for i, (op, ins, out, a) in enumerate(steps):
+            if (op != "conv" or not a["binary"] or a["k"] != 1 or a["pad"] != 0 or a["residual"] is not None
+                    or out == self.output or set(a["epi"]) - {"scale", "bias", "act_first"}):
+                continue
+            readers = [j for j, (_, ins2, _, a2) in enumerate(steps) if out in ins2 or a2.get("residual") == out]
+            if len(readers) != 1 or readers[0] <= i:
+                continue
+            j = readers[0]
+            op2, ins2, _, a2 = steps[j]
+            t1, t2 = a["thresh"], a2.get("thresh")
+            same_t = (t1 is None and t2 is None) or (t1 is not None and t2 is not None and np.array_equal(t1, t2))
+            if (op2 == "conv" and a2["binary"] and ins2 == ins and a2["residual"] == out and a2["stride"] == a["stride"]
+                    and not (a2["k"] == 1 and a2["pad"] == 0 and a2["stride"] > 1) and same_t
+                    and a2["weights"].cout == a["weights"].cout):
+                a2["residual"] = None
+                a2["ds"] = {"ds_weights": a["weights"], "ds_scale": a["epi"].get("scale"),
+                            "ds_bias": a["epi"].get("bias")}
+                drop.add(i)
+        self._steps = [st for i, st in enumerate(steps) if i not in drop]
+
+    @staticmethod
+    def _chainable(op: str, ins: list[str], a: dict[str, Any]) -> bool:
+        if op != "conv" or not a["binary"]:
+            return False
+        w = a["weights"]
+        same = a["stride"] == 1 and a["k"] == 2 * a["pad"] + 1 and w.cin == w.cout
+        return a["residual"] is None or (a["residual"] == ins[0] and same)
+
+    def _fuse_chains(self) -> None:
+        """Run runs of consecutive binary convs, each reading only the previous one's output (residual: its own
+        input, a fused downsample, or none), as one row-wavefront op (``bchain``): a layer's rows are computed
+        while its input rows are still in cache. Same kernels per row, so the same bits."""
+        steps, out_steps = self._steps, []
+        readers: dict[str, int] = {}
+        for _, ins, _, a in steps:
+            for name in set(ins + ([a["residual"]] if a.get("residual") else [])):
+                readers[name] = readers.get(name, 0) + 1
+        i = 0
+        while i < len(steps):
+            j = i
+            if self._chainable(*[steps[i][k] for k in (0, 1, 3)]):
+                while (j + 1 < len(steps) and self._chainable(*[steps[j + 1][k] for k in (0, 1, 3)])
+                       and steps[j + 1][1][0] == steps[j][2] and readers.get(steps[j][2]) == 1
+                       and steps[j][2] != self.output):
+                    j += 1
+            if j == i:
+                out_steps.append(steps[i])
+                i += 1
+                continue
+            members = steps[i:j + 1]
+            layers = []
+            for _, _, _, a in members:
+                layers.append(_engine.BChainLayer(a["weights"], a["stride"], a["pad"], a["pad_value"],
+                                                  a["residual"] is not None, thresh=a["thresh"], **a["epi"],
+                                                  **a.get("ds", {})))
+            out_steps.append(("bchain", members[0][1], members[-1][2], {"layers": layers, "members": members}))
+            i = j + 1
+        self._steps = out_steps
 
     def _build_conv(self, c: _Ctx, node: dict, s_in: tuple[int, ...], shapes: dict, args: dict) -> tuple[int, ...]:
         if len(s_in) != 3:
@@ -274,14 +348,15 @@ class BNNModel:
         args["epi"] = epi
 
     # ------------------------------------------------------------------------------------------ running
-    def forward(self, images: np.ndarray, profile: dict[str, float] | None = None) -> np.ndarray:
+    def forward(self, images: np.ndarray, profile: dict[str, float] | None = None,
+                profile_clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
         """Features (N, feat_dim) float32 of normalized images (N, C, H, W) float32 at ``input_size``.
 
         Batches of two or more images run image-parallel (one worker thread per engine thread, each running
         single-threaded kernels on a few images at a time: no barriers, activations stay in cache), or, with
         one thread, as serial sub-batches of ``chunk`` images; a single image uses the kernels' own OpenMP
-        threads. With a ``profile`` dict (serial path), adds the seconds
-        spent per op kind (``binary_conv``, ``real_conv``, ...)."""
+        threads. With a ``profile`` dict (serial path), adds the seconds (read off ``profile_clock``, e.g.
+        ``time.process_time``) spent per op kind (``binary_conv``, ``real_conv``, ...)."""
         x = np.asarray(images, dtype=np.float32)
         h, w = self.input_size
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, h, w):
@@ -289,14 +364,15 @@ class BNNModel:
         threads = _engine.get_num_threads()
         n = x.shape[0]
         if n == 1 or (threads < 2 and n <= self.chunk):
-            return self._forward_batch(x, profile)
+            return self._forward_batch(x, profile, profile_clock)
         if profile is not None or threads < 2:
             # Small sub-batches keep each layer's activations in cache (float traffic dominates otherwise).
-            return np.concatenate([self._forward_batch(x[s:s + self.chunk], profile)
+            return np.concatenate([self._forward_batch(x[s:s + self.chunk], profile, profile_clock)
                                    for s in range(0, n, self.chunk)], axis=0)
         chunk = max(1, min(self.chunk, n // (4 * threads)))
         starts = range(0, n, chunk)
-        outs = list(self._workers(threads).map(lambda s: self._forward_batch(x[s:s + chunk], None), starts))
+        outs = list(self._workers(threads).map(lambda s: self._forward_batch(x[s:s + chunk], None, time.perf_counter),
+                                               starts))
         return np.concatenate(outs, axis=0)
 
     __call__ = forward
@@ -312,17 +388,19 @@ class BNNModel:
             self._pool_threads = threads
         return self._pool
 
-    def _forward_batch(self, x: np.ndarray, profile: dict[str, float] | None) -> np.ndarray:
+    def _forward_batch(self, x: np.ndarray, profile: dict[str, float] | None,
+                       clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
         env: dict[str, np.ndarray] = {
             "input": np.ascontiguousarray(x) if self._nchw_input else np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
         for idx, (op, ins, out, a) in enumerate(self._steps):
             if profile is None:
                 env[out] = self._run(op, env[ins[0]], env, a)
             else:
-                t0 = time.perf_counter()
+                t0 = clock()
                 env[out] = self._run(op, env[ins[0]], env, a)
-                kind = ("binary_conv" if a["binary"] else "real_conv") if op == "conv" else op
-                profile[kind] = profile.get(kind, 0.0) + time.perf_counter() - t0
+                kind = (("binary_conv" if a["binary"] else "real_conv") if op == "conv"
+                        else "binary_conv" if op == "bchain" else op)
+                profile[kind] = profile.get(kind, 0.0) + clock() - t0
             for n in set(ins + ([a["residual"]] if a.get("residual") else [])):
                 if self._last_use.get(n) == idx and n != self.output:
                     del env[n]  # free intermediates as soon as possible
@@ -336,9 +414,15 @@ class BNNModel:
             if a["binary"]:
                 # Packing, XNOR-popcount and epilogue in one call (a strided 1x1 conv packs only what it reads).
                 return _engine.binary_conv2d_fused(x, a["weights"], a["stride"], a["pad"], a["pad_value"],
-                                                   thresh=a["thresh"], residual=res, **epi)
+                                                   thresh=a["thresh"], residual=res, **epi, **a.get("ds", {}))
             return _engine.conv2d_float(x, a["weights"], a["stride"], a["pad"], residual=res,
                                         nchw=a.get("nchw", False), pool=a.get("pool"), **epi)
+        if op == "bchain":
+            if x.shape[0] >= _engine.get_num_threads():  # one image per thread: the wavefront op
+                return _engine.binary_chain(x, a["layers"])
+            for _, _, _, am in a["members"]:  # fewer images than threads: threads work inside each layer
+                x = BNNModel._run("conv", x, {am["residual"]: x} if am["residual"] else {}, am)
+            return x
         if op == "pointwise":
             res = env[a["residual"]] if a["residual"] else None
             y = np.array(x, dtype=np.float32, order="C", copy=True)
@@ -348,7 +432,7 @@ class BNNModel:
         if op == "avgpool":
             return _engine.avg_pool2d(x, a["k"], a["stride"], a["pad"], a["ceil_mode"], a["count_include_pad"])
         if op == "gap":
-            return x.mean(axis=(1, 2), dtype=np.float32)
+            return _engine.global_avg_pool(x)
         if op == "linear":
             y = x @ a["wt"]
             return y + a["bias"] if a["bias"] is not None else y

@@ -5,10 +5,12 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,6 +22,10 @@
 #endif
 
 #include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 namespace py = pybind11;
 using namespace bireid;
@@ -171,18 +177,18 @@ struct EpiHolder {
     std::vector<float> ones, zeros;
 };
 
-static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& scale, const std::optional<F32>& bias,
-                          const std::optional<F32>& slope, const std::optional<F32>& shift_in,
-                          const std::optional<F32>& shift_out, bool act_first,
-                          std::optional<std::pair<float, float>> clamp) {
+// The vectors (each null or cout floats) must outlive the epilogue.
+static void make_epilogue_ptrs(EpiHolder& h, int64_t cout, const float* scale, const float* bias, const float* slope,
+                               const float* shift_in, const float* shift_out, bool act_first,
+                               std::optional<std::pair<float, float>> clamp) {
     h.ones.assign(cout, 1.f);
     h.zeros.assign(cout, 0.f);
     Epilogue& e = h.e;
-    e.scale = opt_vec(scale, cout, "scale");
-    e.bias = opt_vec(bias, cout, "bias");
-    e.slope = opt_vec(slope, cout, "slope");
-    e.shift_in = opt_vec(shift_in, cout, "shift_in");
-    e.shift_out = opt_vec(shift_out, cout, "shift_out");
+    e.scale = scale;
+    e.bias = bias;
+    e.slope = slope;
+    e.shift_in = shift_in;
+    e.shift_out = shift_out;
     require(e.slope || (!e.shift_in && !e.shift_out), "shift_in/shift_out need slope");
     e.plain = !e.shift_in && !e.shift_out && !clamp;
     e.has_act = e.slope != nullptr;
@@ -196,6 +202,15 @@ static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& 
     e.clamp_lo = clamp ? clamp->first : -std::numeric_limits<float>::infinity();
     e.clamp_hi = clamp ? clamp->second : std::numeric_limits<float>::infinity();
     require(!clamp || e.clamp_lo <= e.clamp_hi, "clamp: lo must be <= hi");
+}
+
+static void make_epilogue(EpiHolder& h, int64_t cout, const std::optional<F32>& scale, const std::optional<F32>& bias,
+                          const std::optional<F32>& slope, const std::optional<F32>& shift_in,
+                          const std::optional<F32>& shift_out, bool act_first,
+                          std::optional<std::pair<float, float>> clamp) {
+    make_epilogue_ptrs(h, cout, opt_vec(scale, cout, "scale"), opt_vec(bias, cout, "bias"),
+                       opt_vec(slope, cout, "slope"), opt_vec(shift_in, cout, "shift_in"),
+                       opt_vec(shift_out, cout, "shift_out"), act_first, clamp);
 }
 
 // Point the epilogue at a residual input after checking it has the output's (N, Ho, Wo, Cout) shape.
@@ -349,7 +364,8 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
                                const std::optional<F32>& bias, const std::optional<F32>& residual,
                                const std::optional<F32>& slope, const std::optional<F32>& shift_in,
                                const std::optional<F32>& shift_out, bool act_first,
-                               std::optional<std::pair<float, float>> clamp) {
+                               std::optional<std::pair<float, float>> clamp, const BConvWeights* ds,
+                               const std::optional<F32>& ds_scale, const std::optional<F32>& ds_bias) {
     require(x.ndim() == 4, "binary_conv2d_fused: x must be NHWC (4-D)");
     require(x.shape(3) == bw.cin, "binary_conv2d_fused: x has " + std::to_string(x.shape(3)) +
                                       " channels, weights expect " + std::to_string(bw.cin));
@@ -389,6 +405,28 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
     attach_residual(a.epi, residual, n, a.ho, a.wo, a.cout, "binary_conv2d_fused");
+    // A fused downsample (the 1x1 stride-s binary conv of a ResNet shortcut, on the same packed input): its
+    // BN-folded output is computed row by row just before the rows that take it as their residual.
+    BConvArgs d{};
+    EpiHolder deh;
+    std::vector<float> dsout;
+    if (ds) {
+        require(!residual, "binary_conv2d_fused: a fused downsample is the residual; do not pass both");
+        require(ds->k == 1 && ds->cin == c && ds->cout == bw.cout,
+                "binary_conv2d_fused: the downsample must be a 1x1 conv with the same Cin and Cout");
+        require(!compact && out_size(h, 1, stride, 0, false) == a.ho && out_size(w, 1, stride, 0, false) == a.wo,
+                "binary_conv2d_fused: the downsample's output shape must match the conv's");
+        make_epilogue(deh, ds->cout, ds_scale, ds_bias, std::nullopt, std::nullopt, std::nullopt, false, std::nullopt);
+        d = a;  // same input geometry (x is set below), 1x1 taps at the stride, no padding
+        d.k = 1;
+        d.pad = 0;
+        d.wblk = ds->blk.data();
+        d.wsum = ds->wsum.data();
+        d.epi = deh.e;
+        dsout.resize(static_cast<size_t>(n) * a.ho * a.wo * a.cout);
+        d.out = dsout.data();
+        a.epi.res = dsout.data();
+    }
     F32 out({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
     a.out = out.mutable_data();
     const float* xs = x.data();
@@ -400,6 +438,8 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
         // Zero words are +1 bits: the padding border (pad_value 0 is corrected in the kernels).
         std::vector<uint64_t> packed(static_cast<size_t>(n * img_words), 0);
         a.x = packed.data();
+        // The downsample reads the unpadded pixels: the same buffer from the first interior pixel, same row pitch.
+        d.x = packed.data() + (static_cast<int64_t>(pad) * a.wp + pad) * a.wd;
         // Packs packed row r (0 <= r < a.h) of image i.
         auto pack_row = [&](int64_t i, int r) {
             uint64_t* dst = packed.data() + i * img_words + (static_cast<int64_t>(r + pad) * a.wp + pad) * a.wd;
@@ -415,18 +455,22 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
                 else pack_rows_portable(sp, t, dst + static_cast<int64_t>(q) * a.wd, 1, c, a.wd);
             }
         };
-        auto conv_row = [&](int64_t i, int oh, int ob) {
-            if (isa == ISA_AVX512) bconv_row_avx512(a, i, oh, ob);
-            else if (isa == ISA_AVX2) bconv_row_avx2(a, i, oh, ob);
-            else bconv_row_portable(a, i, oh, ob);
+        auto conv_row_of = [&](const BConvArgs& args, int64_t i, int oh, int ob) {
+            if (isa == ISA_AVX512) bconv_row_avx512(args, i, oh, ob);
+            else if (isa == ISA_AVX2) bconv_row_avx2(args, i, oh, ob);
+            else bconv_row_portable(args, i, oh, ob);
         };
+        auto conv_row = [&](int64_t i, int oh, int ob) { conv_row_of(a, i, oh, ob); };
         if (n >= get_num_threads_impl()) {
 #pragma omp parallel for schedule(dynamic, 1)
             for (int64_t i = 0; i < n; ++i) {
                 int next = 0;  // first packed row not yet packed
                 for (int oh = 0; oh < a.ho; ++oh) {
-                    const int need = std::min(a.h, oh * a.stride - pad + a.k);  // rows [0, need) must be packed
+                    // rows [0, need) must be packed (the downsample reads row oh * stride)
+                    const int need = std::min(a.h, std::max(oh * a.stride - pad + a.k, ds ? oh * a.stride + 1 : 0));
                     for (; next < need; ++next) pack_row(i, next);
+                    if (ds)
+                        for (int ob = 0; ob < nblk; ++ob) conv_row_of(d, i, oh, ob);
                     for (int ob = 0; ob < nblk; ++ob) conv_row(i, oh, ob);
                 }
             }
@@ -437,6 +481,11 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
                 for (int64_t i = 0; i < n; ++i)
                     for (int r = 0; r < a.h; ++r) pack_row(i, r);
                 const int64_t rows = n * a.ho;
+                if (ds) {
+#pragma omp for collapse(2) schedule(dynamic, 4)
+                    for (int64_t r = 0; r < rows; ++r)
+                        for (int ob = 0; ob < nblk; ++ob) conv_row_of(d, r / a.ho, static_cast<int>(r % a.ho), ob);
+                }
 #pragma omp for collapse(2) schedule(dynamic, 4)
                 for (int64_t r = 0; r < rows; ++r)
                     for (int ob = 0; ob < nblk; ++ob) conv_row(r / a.ho, static_cast<int>(r % a.ho), ob);
@@ -446,12 +495,314 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
     return out;
 }
 
+// A chain of binary convs, each reading the previous one's output, run as a row wavefront per image: a layer's row
+// is computed as soon as the rows it needs exist, so every layer's input is still in cache when it is packed and
+// added, and intermediate outputs live in small rings of rows. A layer's residual is its own input (a stride-1
+// 'same' conv: Bi-Real blocks), a fused 1x1 downsample of its input (ResNet shortcut), or none. Each row is
+// computed by exactly the kernels binary_conv2d_fused uses: the results are the same bits.
+struct BChainLayer {
+    py::object wref, dsref;  // keep the weights alive
+    const BConvWeights* w = nullptr;
+    const BConvWeights* ds = nullptr;  // fused downsample or null
+    int stride = 1, pad = 0, pad_value = 1;
+    bool residual_is_input = false;
+    std::vector<float> thresh;  // empty: threshold 0
+    std::vector<float> scale, bias, slope, shift_in, shift_out, ds_scale, ds_bias;  // empty: absent
+    bool act_first = false;
+    std::optional<std::pair<float, float>> clamp;
+};
+
+static std::vector<float> opt_copy(const std::optional<F32>& a, int64_t n, const char* name) {
+    const float* p = opt_vec(a, n, name);
+    return p ? std::vector<float>(p, p + n) : std::vector<float>();
+}
+
+static BChainLayer* make_chain_layer(py::object weights, int stride, int pad, int pad_value, bool residual_is_input,
+                                     const std::optional<F32>& thresh, const std::optional<F32>& scale,
+                                     const std::optional<F32>& bias, const std::optional<F32>& slope,
+                                     const std::optional<F32>& shift_in, const std::optional<F32>& shift_out,
+                                     bool act_first, std::optional<std::pair<float, float>> clamp, py::object ds_weights,
+                                     const std::optional<F32>& ds_scale, const std::optional<F32>& ds_bias) {
+    auto l = std::make_unique<BChainLayer>();
+    l->w = weights.cast<const BConvWeights*>();
+    l->wref = std::move(weights);
+    require(stride >= 1 && pad >= 0, "binary chain layer: bad stride/pad");
+    require(pad_value == 0 || pad_value == 1, "binary chain layer: pad_value must be 0 or 1");
+    require(!residual_is_input || (stride == 1 && l->w->k == 2 * pad + 1 && l->w->cin == l->w->cout),
+            "binary chain layer: a residual input needs a stride-1 conv with k = 2 * pad + 1 and Cin == Cout");
+    if (!ds_weights.is_none()) {
+        l->ds = ds_weights.cast<const BConvWeights*>();
+        l->dsref = std::move(ds_weights);
+        require(!residual_is_input, "binary chain layer: a fused downsample is the residual; not both");
+        require(l->ds->k == 1 && l->ds->cin == l->w->cin && l->ds->cout == l->w->cout,
+                "binary chain layer: the downsample must be a 1x1 conv with the same Cin and Cout");
+    }
+    l->stride = stride;
+    l->pad = pad;
+    l->pad_value = pad_value;
+    l->residual_is_input = residual_is_input;
+    const int64_t co = l->w->cout;
+    l->thresh = opt_copy(thresh, l->w->cin, "thresh");
+    l->scale = opt_copy(scale, co, "scale");
+    l->bias = opt_copy(bias, co, "bias");
+    l->slope = opt_copy(slope, co, "slope");
+    l->shift_in = opt_copy(shift_in, co, "shift_in");
+    l->shift_out = opt_copy(shift_out, co, "shift_out");
+    l->ds_scale = opt_copy(ds_scale, co, "ds_scale");
+    l->ds_bias = opt_copy(ds_bias, co, "ds_bias");
+    require(!l->slope.empty() || (l->shift_in.empty() && l->shift_out.empty()), "shift_in/shift_out need slope");
+    l->act_first = act_first;
+    l->clamp = clamp;
+    require(!clamp || clamp->first <= clamp->second, "clamp: lo must be <= hi");
+    return l.release();
+}
+
+// A cheap timestamp for the per-layer profile of binary_chain (called twice per row, so a system call would cost as
+// much as a small layer's row): the TSC on x86, else the steady clock, in arbitrary units.
+static double profile_ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+    return static_cast<double>(__rdtsc());
+#else
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+
+static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
+                        std::optional<py::array_t<double, py::array::c_style>> profile) {
+    require(!layers.empty(), "binary_chain: no layers");
+    double* prof = nullptr;
+    if (profile) {
+        require(profile->ndim() == 1 && profile->shape(0) == static_cast<py::ssize_t>(layers.size()),
+                "binary_chain: profile must be a float64 array with one entry per layer");
+        prof = profile->mutable_data();
+    }
+    require(x.ndim() == 4, "binary_chain: x must be NHWC (4-D)");
+    const int64_t n = x.shape(0);
+    const int nl = static_cast<int>(layers.size());
+    // Per layer: the kernel arguments (batch of one image; x / out / res set per row), epilogues, geometry.
+    std::vector<BConvArgs> args(nl), dargs(nl);
+    std::vector<EpiHolder> epis(nl), depis(nl);
+    std::vector<std::vector<float>> tz(nl);
+    int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2));
+    int64_t c = x.shape(3);
+    require(h > 0 && w > 0, "binary_chain: empty input");
+    auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+    for (int l = 0; l < nl; ++l) {
+        const BChainLayer& L = *layers[l];
+        require(L.w->cin == c, "binary_chain: layer " + std::to_string(l) + " expects " + std::to_string(L.w->cin) +
+                                   " channels, gets " + std::to_string(c));
+        make_epilogue_ptrs(epis[l], L.w->cout, ptr(L.scale), ptr(L.bias), ptr(L.slope), ptr(L.shift_in),
+                           ptr(L.shift_out), L.act_first, L.clamp);
+        BConvArgs& a = args[l];
+        a.n = 1;
+        a.h = h;
+        a.w = w;
+        a.k = L.w->k;
+        a.stride = L.stride;
+        a.pad = L.pad;
+        a.pad_value = L.pad_value;
+        a.ho = out_size(h, a.k, a.stride, a.pad, false);
+        a.wo = out_size(w, a.k, a.stride, a.pad, false);
+        require(a.ho > 0 && a.wo > 0, "binary_chain: layer " + std::to_string(l) + ": kernel larger than its input");
+        require(!L.residual_is_input || (a.ho == h && a.wo == w), "binary_chain: residual shape mismatch");
+        a.hp = h + 2 * a.pad;
+        a.wp = w + 2 * a.pad;
+        a.wd = L.w->wd;
+        a.cin = L.w->cin;
+        a.cout = L.w->cout;
+        a.wblk = L.w->blk.data();
+        a.wsum = L.w->wsum.data();
+        a.epi = epis[l].e;
+        if (L.ds) {
+            require(out_size(h, 1, a.stride, 0, false) == a.ho && out_size(w, 1, a.stride, 0, false) == a.wo,
+                    "binary_chain: layer " + std::to_string(l) + ": the downsample's output shape must match");
+            make_epilogue_ptrs(depis[l], L.w->cout, ptr(L.ds_scale), ptr(L.ds_bias), nullptr, nullptr, nullptr, false,
+                               std::nullopt);
+            BConvArgs& d = dargs[l];
+            d = a;
+            d.k = 1;
+            d.pad = 0;
+            d.wblk = L.ds->blk.data();
+            d.wsum = L.ds->wsum.data();
+            d.epi = depis[l].e;
+        }
+        if (L.thresh.empty() && L.w->cin % 64 != 0) tz[l].assign(L.w->cin, 0.f);
+        h = a.ho;
+        w = a.wo;
+        c = a.cout;
+    }
+    const int hl = h, wl = w;  // the last layer's output
+    F32 out({n, static_cast<int64_t>(hl), static_cast<int64_t>(wl), c});
+    float* outp = out.mutable_data();
+    const float* xs = x.data();
+    const int isa = current_isa();
+    const int64_t xin_img = static_cast<int64_t>(args[0].h) * args[0].w * args[0].cin;
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel
+        {
+            // Per thread, one image at a time: each layer's packed input, each intermediate output in a ring of
+            // rows (the rows its consumer still needs; the last layer writes to out), a downsample row.
+            // Rings and downsample rows are written before they are read: left uninitialised (no zeroing pass).
+            std::vector<std::vector<uint64_t>> packed(nl);
+            std::vector<std::unique_ptr<float[]>> ring(nl - 1), dsrow(nl);
+            std::vector<int> nring(nl - 1);
+            std::vector<int64_t> rowsz(nl);
+            for (int l = 0; l < nl; ++l) {
+                packed[l].assign(static_cast<size_t>(args[l].hp) * args[l].wp * args[l].wd, 0);
+                rowsz[l] = static_cast<int64_t>(args[l].wo) * args[l].cout;
+                if (layers[l]->ds) dsrow[l].reset(new float[static_cast<size_t>(rowsz[l])]);
+            }
+            for (int l = 0; l + 1 < nl; ++l) {
+                nring[l] = args[l + 1].k + 2 * args[l + 1].stride + 2;
+                ring[l].reset(new float[static_cast<size_t>(nring[l]) * rowsz[l]]);
+            }
+            std::vector<BConvArgs> a(args), d(dargs);
+            std::vector<int> packed_rows(nl), done(nl);
+            std::vector<double> secs(prof ? nl : 0, 0.0);
+            auto row_of = [&](int l, int q) { return ring[l].get() + (q % nring[l]) * rowsz[l]; };
+            // The kernels address output / residual row oh at base + oh * row size: the base that puts it at p.
+            auto base_for = [](const float* p, int oh, int64_t rs) {
+                return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(p) -
+                                                static_cast<uintptr_t>(oh) * static_cast<uintptr_t>(rs) * sizeof(float));
+            };
+            auto conv_row = [&](const BConvArgs& al, int r) {
+                const int nblk = (al.cout + OCB - 1) / OCB;
+                for (int ob = 0; ob < nblk; ++ob) {
+                    if (isa == ISA_AVX512) bconv_row_avx512(al, 0, r, ob);
+                    else if (isa == ISA_AVX2) bconv_row_avx2(al, 0, r, ob);
+                    else bconv_row_portable(al, 0, r, ob);
+                }
+            };
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < n; ++i) {
+                const float* xin = xs + i * xin_img;
+                float* oimg = outp + i * static_cast<int64_t>(hl) * wl * c;
+                for (int l = 0; l < nl; ++l) {
+                    a[l].x = packed[l].data();
+                    d[l].x = packed[l].data() + (static_cast<int64_t>(a[l].pad) * a[l].wp + a[l].pad) * a[l].wd;
+                    packed_rows[l] = done[l] = 0;
+                }
+                // Sweep the layers, one row each per sweep when its input rows exist and the ring slot it writes is
+                // free (its consumer has packed, and no longer needs as residual, the row that was there).
+                while (done[nl - 1] < hl) {
+                    for (int l = 0; l < nl; ++l) {
+                        BConvArgs& al = a[l];
+                        const int r = done[l];
+                        if (r >= al.ho) continue;
+                        const bool has_ds = layers[l]->ds != nullptr;
+                        const int need = std::min(al.h, std::max(r * al.stride - al.pad + al.k,
+                                                                 has_ds ? r * al.stride + 1 : 0));
+                        if (l > 0 && done[l - 1] < need) continue;
+                        if (l + 1 < nl) {
+                            int low = packed_rows[l + 1];
+                            if (layers[l + 1]->residual_is_input) low = std::min(low, done[l + 1]);
+                            if (r >= low + nring[l]) continue;
+                        }
+                        const double t0 = prof ? profile_ticks() : 0.0;
+                        const float* t = layers[l]->thresh.empty() ? (tz[l].empty() ? nullptr : tz[l].data())
+                                                                   : layers[l]->thresh.data();
+                        for (int& q = packed_rows[l]; q < need; ++q) {
+                            uint64_t* dst = packed[l].data() + (static_cast<int64_t>(q + al.pad) * al.wp + al.pad) * al.wd;
+                            const float* src = l == 0 ? xin + static_cast<int64_t>(q) * al.w * al.cin : row_of(l - 1, q);
+                            if (isa == ISA_AVX512) pack_rows_avx512(src, t, dst, al.w, al.cin, al.wd);
+                            else pack_rows_portable(src, t, dst, al.w, al.cin, al.wd);
+                        }
+                        if (has_ds) {  // the downsample's row first: it is this row's residual
+                            d[l].out = base_for(dsrow[l].get(), r, rowsz[l]);
+                            conv_row(d[l], r);
+                            al.epi.res = d[l].out;
+                        } else if (layers[l]->residual_is_input) {
+                            const float* res = l == 0 ? xin + static_cast<int64_t>(r) * al.w * al.cin : row_of(l - 1, r);
+                            al.epi.res = base_for(res, r, rowsz[l]);
+                        } else {
+                            al.epi.res = nullptr;
+                        }
+                        al.out = l + 1 < nl ? base_for(row_of(l, r), r, rowsz[l]) : oimg;
+                        conv_row(al, r);
+                        ++done[l];
+                        if (prof) secs[l] += profile_ticks() - t0;
+                    }
+                }
+            }
+            if (prof) {
+#pragma omp critical
+                for (int l = 0; l < nl; ++l) prof[l] += secs[l];
+            }
+        }
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------- float ops
 // Real conv weights: (k*k*cin, cout) in (kh, kw, cin) row order, columns padded to a multiple of 16.
+// For 5 <= k <= 15 and a small cin (the stem) also the 2-D Winograd F(2,3) form used by stride-2 convs (see
+// kernels.h), computed in double and rounded once.
 struct FConvWeights {
     int cout, cin, k, cout_pad;
     std::vector<float> w;
+    WinoPlan plan;
+    std::vector<float> wino2;  // [cout_pad / 16][rterm][ci][cterm][16]; empty: no Winograd form
 };
+
+// Largest k * cin that takes the direct / Winograd small-Cin paths (the stem has 7 * 3).
+constexpr int kSmallKC = 64;
+
+static void make_wino_weights(FConvWeights& fw) {
+    const int k = fw.k, c = fw.cin, cp = fw.cout_pad;
+    if (k < 5 || k > 15 || k * c > kSmallKC) return;  // k < 5 has no group of three taps; the plan holds k <= 15
+    fw.plan = make_wino_plan(k, c);
+    const WinoPlan& pl = fw.plan;
+    // w is (kh, kw, ci) rows x cout_pad columns; zero columns past cout stay zero.
+    auto g = [&](int kh, int kw, int ci, int o) -> double {
+        return fw.w[((static_cast<int64_t>(kh) * k + kw) * c + ci) * cp + o];
+    };
+    // 2-D: the column-transformed taps u1[kh][ci][cterm] (double), then the same transform along kh.
+    const int nt = pl.nterms;
+    const int64_t blk2 = static_cast<int64_t>(nt) * c * nt * 16;
+    fw.wino2.assign(static_cast<size_t>(cp / 16 * blk2), 0.f);
+    std::vector<double> u1(static_cast<size_t>(k) * c * nt);
+    for (int o = 0; o < fw.cout; ++o) {
+        for (int kh = 0; kh < k; ++kh)
+            for (int ci = 0; ci < c; ++ci) {
+                double* u = u1.data() + (static_cast<int64_t>(kh) * c + ci) * nt;
+                for (int gi = 0; gi < pl.ngroups; ++gi, u += 4) {
+                    const int kw0 = 2 * pl.gm[gi] + pl.gph[gi];
+                    const double g0 = g(kh, kw0, ci, o), g1 = g(kh, kw0 + 2, ci, o), g2 = g(kh, kw0 + 4, ci, o);
+                    u[0] = g0;
+                    u[1] = (g0 + g1 + g2) * 0.5;
+                    u[2] = (g0 - g1 + g2) * 0.5;
+                    u[3] = g2;
+                }
+                for (int d = 0; d < pl.ndirect; ++d, u += 2) {
+                    u[0] = g(kh, 2 * pl.dm[d] + pl.dph[d], ci, o);
+                    u[1] = -u[0];
+                }
+            }
+        auto u1at = [&](int kh, int ci, int ct) { return u1[(static_cast<int64_t>(kh) * c + ci) * nt + ct]; };
+        float* u2 = fw.wino2.data() + (o / 16) * blk2 + o % 16;  // [rterm][ci][cterm][16], lane o % 16
+        auto put = [&](int rt, int ci, int ct, double v) {
+            u2[((static_cast<int64_t>(rt) * c + ci) * nt + ct) * 16] = static_cast<float>(v);
+        };
+        for (int ci = 0; ci < c; ++ci)
+            for (int ct = 0; ct < nt; ++ct) {
+                int rt = 0;
+                for (int gi = 0; gi < pl.ngroups; ++gi, rt += 4) {
+                    const int kh0 = 2 * pl.gm[gi] + pl.gph[gi];
+                    const double g0 = u1at(kh0, ci, ct), g1 = u1at(kh0 + 2, ci, ct), g2 = u1at(kh0 + 4, ci, ct);
+                    put(rt, ci, ct, g0);
+                    put(rt + 1, ci, ct, (g0 + g1 + g2) * 0.5);
+                    put(rt + 2, ci, ct, (g0 - g1 + g2) * 0.5);
+                    put(rt + 3, ci, ct, g2);
+                }
+                for (int d = 0; d < pl.ndirect; ++d, rt += 2) {
+                    const double v = u1at(2 * pl.dm[d] + pl.dph[d], ci, ct);
+                    put(rt, ci, ct, v);
+                    put(rt + 1, ci, ct, -v);
+                }
+            }
+    }
+}
 
 static FConvWeights* make_fweights(const F32& wmat, int cin, int k) {
     require(wmat.ndim() == 2 && cin > 0 && k > 0 && wmat.shape(0) == static_cast<int64_t>(k) * k * cin && wmat.shape(1) > 0,
@@ -462,6 +813,7 @@ static FConvWeights* make_fweights(const F32& wmat, int cin, int k) {
     fw->w.assign(static_cast<size_t>(wmat.shape(0)) * cp, 0.f);
     for (int64_t r = 0; r < wmat.shape(0); ++r)
         std::memcpy(fw->w.data() + r * cp, wmat.data() + r * cout, sizeof(float) * cout);
+    make_wino_weights(*fw);
     return fw;
 }
 
@@ -494,14 +846,16 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     a.epi = eh.e;
     attach_residual(a.epi, residual, n, a.ho, a.wo, a.cout, "conv2d_float");
     const int isa = current_isa();
-    const bool direct = isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= 64;
+    // Stride 2, k >= 5, small Cin (the stem): Winograd F(2,3) along the width on every ISA (same bits on all).
+    const bool wino = stride == 2 && !fw.wino2.empty();
+    const bool direct = !wino && isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= kSmallKC;
     int pk = 0, ps = 0, pp = 0, pho = 0, pwo = 0;
     if (pool) {
         bool pceil = false;
         std::tie(pk, ps, pp, pceil) = *pool;
         require(pk >= 1 && pk <= 64 && ps >= 1 && pp >= 0 && 2 * pp <= pk, "conv2d_float: bad pool kernel/stride/padding");
         require(!residual, "conv2d_float: a fused pool cannot take a residual");
-        if (!direct) {  // other paths: the plain conv, then the pooling op (the same values as the fused path)
+        if (!direct && !wino) {  // other paths: the plain conv, then the pooling op (the same values as fused)
             const F32 full = conv2d_float(x, fw, stride, pad, scale, bias, residual, slope, shift_in, shift_out,
                                           act_first, clamp, nchw, std::nullopt);
             return pool2d(full, pk, ps, pp, pceil, true, true);
@@ -514,6 +868,97 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                    : F32({n, static_cast<int64_t>(a.ho), static_cast<int64_t>(a.wo), static_cast<int64_t>(a.cout)});
     a.out = out.mutable_data();
     const float* xs = x.data();
+    if (wino) {
+        // 2-D Winograd (see kernels.h): conv rows come in pairs (2s, 2s + 1) from column-transformed padded rows
+        // [4s, 4s + k + 2), kept in a ring; with the fused pool, conv rows go to a ring of pk + 2 rows and are
+        // pooled as soon as a window is complete. Neither the padded input nor the full conv output is stored.
+        const WinoPlan& pl = fw.plan;
+        const int nq = (a.wo + 1) / 2;
+        const int64_t tsz = wino_row_floats(pl, nq);  // one column-transformed input row
+        const int64_t img = static_cast<int64_t>(c) * h * w;
+        const int nth = get_num_threads_impl();
+        const int orows = pool ? pho : a.ho;  // rows of the op's output
+        // Work units: bands of output rows (even-aligned without a pool), one band per image when there are at
+        // least as many images as threads.
+        const int bands = n >= nth ? 1 : std::min<int>(orows, static_cast<int>((nth + n - 1) / n));
+        int band = (orows + bands - 1) / bands;
+        if (!pool) band += band & 1;
+        const int64_t rowsz = static_cast<int64_t>(a.wo) * a.cout;
+        const int nring = k + 4, ncring = pk + 2;
+        const int npairs = (a.ho + 1) / 2;
+        {
+            py::gil_scoped_release nogil;
+#pragma omp parallel
+            {
+                // Scratch buffers, each written before it is read: left uninitialised.
+                std::unique_ptr<float[]> tring(new float[static_cast<size_t>(nring) * tsz]);
+                std::unique_ptr<float[]> t2(new float[static_cast<size_t>(pl.nterms) * tsz]);
+                std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(wino_scratch_floats(pl, nq))]);
+                std::unique_ptr<float[]> cring(new float[pool ? static_cast<size_t>(ncring) * rowsz : 1]);
+                std::vector<const float*> rowptrs(static_cast<size_t>(4 * npairs + k + 4));
+                const float* prow[64];
+                const Wino2Args wa{fw.wino2.data(), t2.get(), nq, pl};
+                int tnext = 0;  // next padded input row to transform
+                auto conv_pair = [&](int64_t i, int s2, float* d0, float* d1) {
+                    const int r0 = 4 * s2, r1 = 4 * s2 + k + 2;
+                    tnext = std::max(tnext, r0);
+                    for (; tnext < r1; ++tnext) {
+                        float* dst = tring.get() + (tnext % nring) * tsz;
+                        if (isa == ISA_AVX512)
+                            wino_transform_row_avx512(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                        else if (isa == ISA_AVX2)
+                            wino_transform_row_avx2(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                        else
+                            wino_transform_row(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                    }
+                    for (int r = r0; r < r1; ++r) rowptrs[r] = tring.get() + (r % nring) * tsz;
+                    if (isa == ISA_AVX512) {
+                        wino2_pair_transform_avx512(pl, nq, s2, rowptrs.data(), t2.get());
+                        wino2_rows_avx512(a, wa, i, s2, d0, d1);
+                    } else if (isa == ISA_AVX2) {
+                        wino2_pair_transform_avx2(pl, nq, s2, rowptrs.data(), t2.get());
+                        wino2_rows_avx2(a, wa, i, s2, d0, d1);
+                    } else {
+                        wino2_pair_transform(pl, nq, s2, [&](int r) { return rowptrs[r]; }, t2.get());
+                        wino2_rows_generic(a, wa, i, s2, d0, d1);
+                    }
+                };
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t un = 0; un < n * bands; ++un) {
+                    const int64_t i = un / bands;
+                    const int b0 = static_cast<int>(un % bands) * band, b1 = std::min(orows, b0 + band);
+                    tnext = 0;
+                    if (!pool) {
+                        for (int s2 = b0 / 2; 2 * s2 < b1; ++s2)
+                            conv_pair(i, s2, a.out + (i * a.ho + 2 * s2) * rowsz,
+                                      2 * s2 + 1 < a.ho ? a.out + (i * a.ho + 2 * s2 + 1) * rowsz : nullptr);
+                        continue;
+                    }
+                    int next = 0;  // next conv row to compute
+                    for (int ph = b0; ph < b1; ++ph) {
+                        const int h0 = ph * ps - pp;
+                        const int hs = std::max(h0, 0), he = std::min(h0 + pk, a.ho);
+                        next = std::max(next, hs);
+                        while (next < he) {
+                            const int s2 = next / 2;
+                            conv_pair(i, s2, cring.get() + ((2 * s2) % ncring) * rowsz,
+                                      2 * s2 + 1 < a.ho ? cring.get() + ((2 * s2 + 1) % ncring) * rowsz : nullptr);
+                            next = 2 * s2 + 2;
+                        }
+                        for (int r = hs; r < he; ++r) prow[r - hs] = cring.get() + (r % ncring) * rowsz;
+                        float* dst = a.out + ((i * pho + ph) * pwo) * a.cout;
+                        if (isa == ISA_AVX512)
+                            maxpool_rows_avx512(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                        else if (isa == ISA_AVX2)
+                            maxpool_rows_avx2(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                        else
+                            maxpool_rows_generic(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                    }
+                }
+            }
+        }
+        return out;
+    }
     // Small Cin (the stem): the im2col copy costs as much as a good part of the FMAs, so the AVX-512 path reads
     // a zero-padded copy of the input directly (same reduction order: bit-identical to the im2col path).
     if (direct) {
@@ -740,6 +1185,28 @@ static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool
     return out;
 }
 
+// Global average pooling (N, H, W, C) -> (N, C): per channel, the pixels summed in order in double precision,
+// divided by H*W and rounded once to float32 (scalar code: identical on every ISA).
+static F32 global_avg_pool(const F32& x) {
+    require(x.ndim() == 4 && x.shape(1) > 0 && x.shape(2) > 0, "global_avg_pool: x must be non-empty NHWC");
+    const int64_t n = x.shape(0), hw = x.shape(1) * x.shape(2), c = x.shape(3);
+    F32 out({n, c});
+    float* d = out.mutable_data();
+    const float* xs = x.data();
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(static) if (n * hw * c > (1 << 18))
+        for (int64_t i = 0; i < n; ++i) {
+            std::vector<double> acc(static_cast<size_t>(c), 0.0);
+            const float* p = xs + i * hw * c;
+            for (int64_t r = 0; r < hw; ++r, p += c)
+                for (int64_t j = 0; j < c; ++j) acc[j] += p[j];
+            for (int64_t j = 0; j < c; ++j) d[i * c + j] = static_cast<float>(acc[j] / static_cast<double>(hw));
+        }
+    }
+    return out;
+}
+
 static int get_num_threads() {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -781,9 +1248,27 @@ PYBIND11_MODULE(_engine, m) {
           py::arg("pad"), py::arg("pad_value"), py::arg("thresh") = py::none(), py::arg("scale") = py::none(),
           py::arg("bias") = py::none(), py::arg("residual") = py::none(), py::arg("slope") = py::none(),
           py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(), py::arg("act_first") = false,
-          py::arg("clamp") = py::none(),
+          py::arg("clamp") = py::none(), py::arg("ds_weights") = nullptr, py::arg("ds_scale") = py::none(),
+          py::arg("ds_bias") = py::none(),
           "sign(x - thresh) packing + XNOR-popcount conv + fused epilogue in one call: NHWC float32 in and out; "
-          "same result as pack_activations followed by binary_conv2d.");
+          "same result as pack_activations followed by binary_conv2d. With ds_weights (a 1x1 binary conv, same "
+          "Cin/Cout, the conv's stride, no padding, on the same packed input) the residual is that downsample "
+          "conv's output * ds_scale + ds_bias, computed in the same call (bit-identical to running it first).");
+    py::class_<BChainLayer>(m, "BChainLayer")
+        .def(py::init(&make_chain_layer), py::arg("weights"), py::arg("stride"), py::arg("pad"),
+             py::arg("pad_value"), py::arg("residual_is_input"), py::arg("thresh") = py::none(),
+             py::arg("scale") = py::none(), py::arg("bias") = py::none(), py::arg("slope") = py::none(),
+             py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(), py::arg("act_first") = false,
+             py::arg("clamp") = py::none(), py::arg("ds_weights") = py::none(), py::arg("ds_scale") = py::none(),
+             py::arg("ds_bias") = py::none(),
+             "One layer of binary_chain: a binary conv and its epilogue (the arguments of binary_conv2d_fused); "
+             "the residual is the layer's own input (residual_is_input: stride 1, k = 2 pad + 1), the fused "
+             "downsample's output (ds_*), or none.");
+    m.def("binary_chain", &binary_chain, py::arg("x"), py::arg("layers"), py::arg("profile") = py::none(),
+          "Runs binary conv layers one after another on NHWC float32 x (each reads the previous one's output) as a "
+          "row wavefront per image; the same values as calling binary_conv2d_fused layer by layer. With profile "
+          "(float64, one entry per layer), adds the time each layer's rows take (packing, conv, epilogue) to it, "
+          "in arbitrary units (TSC ticks on x86): use the shares.");
     py::class_<FConvWeights>(m, "FConvWeights")
         .def(py::init(&make_fweights), py::arg("wmat"), py::arg("cin"), py::arg("k"))
         .def_readonly("cout", &FConvWeights::cout)
@@ -797,6 +1282,8 @@ PYBIND11_MODULE(_engine, m) {
           "Real conv (NHWC float32, or NCHW input with nchw=True; NHWC output; zero padding) with the fused "
           "epilogue and an optional fused max pool=(k, stride, pad, ceil_mode); register-blocked FMA over im2col "
           "rows, or directly over the padded input for small Cin.");
+    m.def("global_avg_pool", &global_avg_pool, py::arg("x"),
+          "Mean over H and W of NHWC float32 -> (N, C), accumulated in double, rounded once.");
     m.def("im2col", &im2col, py::arg("x"), py::arg("k"), py::arg("stride"), py::arg("pad"));
     m.def("epilogue", &epilogue_inplace, py::arg("y"), py::arg("scale") = py::none(), py::arg("bias") = py::none(),
           py::arg("residual") = py::none(), py::arg("slope") = py::none(), py::arg("shift_in") = py::none(),

@@ -94,6 +94,26 @@ void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     }
 }
 
+// The Winograd stem and the fused max pool: the generic code of kernels.h compiled for AVX2 + FMA (vectorized by the
+// compiler; the same operations in the same order, so the same bits as the other paths).
+void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
+                             float* dst, float* scratch) {
+    wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
+}
+
+void wino2_pair_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
+    wino2_pair_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
+}
+
+void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1) {
+    wino2_rows_generic(a, wa, n, s, orow0, orow1);
+}
+
+void maxpool_rows_avx2(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
+                       int wo) {
+    maxpool_rows_generic(rows, nrows, dst, w, c, k, stride, pad, wo);
+}
+
 void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
     constexpr int P = 2;
     alignas(32) int64_t cnt[P * OCB];
@@ -111,5 +131,9 @@ void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
 namespace bireid {
 void bconv_row_avx2(const BConvArgs&, int64_t, int, int) {}
 void fconv_row_avx2(const FConvArgs&, const float*, int64_t, int) {}
+void wino_transform_row_avx2(const WinoPlan&, const float*, bool, int, int, int, int, int, float*, float*) {}
+void wino2_pair_transform_avx2(const WinoPlan&, int, int, const float* const*, float*) {}
+void wino2_rows_avx2(const FConvArgs&, const Wino2Args&, int64_t, int, float*, float*) {}
+void maxpool_rows_avx2(const float* const*, int, float*, int, int64_t, int, int, int, int) {}
 }  // namespace bireid
 #endif
