@@ -72,6 +72,10 @@ class ModelConfig:
     downsample: str = opt("auto", "binary models: the 1x1 downsample convs binary (BiRe-ID's accounting) or real "
                           "with average pooling (Bi-Real's); auto = the method's own choice (bireal: real, others: "
                           "binary)", choices=("auto", "binary", "real"))
+    branch_gamma: float = opt(0.1, "binary models: initial BatchNorm gamma after each binary conv inside the residual "
+                              "blocks; small values let the real shortcuts carry the stem's features through the "
+                              "random network, which a random 1-bit network otherwise scrambles (1.0 = PyTorch's "
+                              "default)")
     init_from: str = opt("", "initialise from a checkpoint of the same architecture (e.g. a trained real "
                          "model for a binary one); mismatching keys are reported")
     teacher: str = opt("", "reactnet: a real-valued teacher checkpoint for the distribution (KL) loss")
@@ -120,6 +124,9 @@ class GALConfig:
     disc_lr: float = opt(1e-4, "learning rate of the discriminators")
     disc_hidden: int = opt(64, "hidden width of the discriminator MLPs")
     disc_blocks: int = opt(2, "Linear + LeakyReLU blocks per discriminator")
+    disc_noise: float = opt(0.0, "instance noise: std of Gaussian noise added to every discriminator input (real "
+                            "and fake, in D's step and the generator term), relative to the samples' scale; > 0 "
+                            "keeps a discriminator from separating the two sides perfectly (0 = off)")
     kr_filters_per_layer: int = opt(32, "KR-GAL: filters per layer sampled for the discriminator each step")
     fr_grid: list = opt([4, 2], "FR-GAL: features are average-pooled to this (h, w) grid for the discriminator")
 

@@ -102,3 +102,36 @@ def test_init_from_state_reports_shape_mismatch_and_prefixes():
     assert "loaded" in rep2.summary()
     with pytest.raises(TypeError, match="mapping"):
         init_from_state(binary, [1, 2])
+
+
+def test_branch_gamma_initialises_the_block_batchnorms():
+    m = create_backbone("resnet50", "binary", width=8, branch_gamma=0.25)
+    blk = m.stages[1][0]
+    for bn in (blk.bn1, blk.bn2, blk.bn3):
+        assert torch.all(bn.weight == 0.25)
+    assert torch.all(blk.downsample[1].weight == 1.0)  # the shortcut's own BN is left at 1
+    with pytest.raises(ValueError, match="branch_gamma"):
+        create_backbone("resnet18", "binary", width=8, branch_gamma=1.5)
+
+
+def _feature_stability(branch_gamma: float, downsample: str) -> float:
+    """Cosine similarity of a random backbone's pooled features for an image and a slightly noisy copy."""
+    torch.manual_seed(0)
+    m = create_backbone("resnet18", "binary", width=16, downsample=downsample, branch_gamma=branch_gamma).train()
+    x = torch.rand(8, 3, 64, 32)
+    with torch.no_grad():
+        a = m(x)[-1].mean((2, 3))
+        b = m(x + 0.05 * torch.randn_like(x))[-1].mean((2, 3))
+        a, b = a - a.mean(0), b - b.mean(0)  # compare what distinguishes images, not the shared mean
+    return float(nn.functional.cosine_similarity(a, b, dim=1).mean())
+
+
+def test_small_branch_gamma_keeps_a_random_binary_network_stable():
+    """Why branch_gamma exists: a random 1-bit network with unit BN gammas is chaotic (a little input noise
+    flips many signs, so the features of an image and of its noisy copy are almost unrelated), while small
+    gammas with the real downsample let the real shortcuts carry the stem's features through. A binary
+    downsample puts a sign on the shortcut itself, so small gammas do not rescue it."""
+    chaotic = _feature_stability(1.0, "real")
+    stable = _feature_stability(0.1, "real")
+    binary_shortcut = _feature_stability(0.1, "binary")
+    assert stable > 0.7 and chaotic < 0.3 and binary_shortcut < 0.3, (stable, chaotic, binary_shortcut)

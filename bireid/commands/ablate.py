@@ -22,8 +22,8 @@ from ..config import Config, ConfigError, load_yaml, set_key, validate
 
 HELP = "ablation: real vs Bi-Real vs BiRe-ID (KR-GAL, FR-GAL, both, attention alpha) over several seeds"
 DESCRIPTION = """Train every variant with the same seeds, data and budget and write a markdown table:
-variant | Rank-1 mean ± std | mAP mean ± std | median step time | step cost relative to the plain binary
-(Bi-Real) step.
+variant | Rank-1 mean ± std | mAP mean ± std | mAP difference to the plain binary baseline paired by seed
+(mean ± std, seeds ahead) | median step time | step cost relative to the plain binary (Bi-Real) step.
 
 Variants:
   real           full-precision ResNet (the accuracy reference)
@@ -214,8 +214,28 @@ def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 2) -> s
     return f"{statistics.fmean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
+def _paired_delta(runs: Sequence[dict[str, Any]], ref: Sequence[dict[str, Any]]) -> str:
+    """mAP difference to the reference variant, paired by seed: mean ± std, and on how many seeds it is ahead.
+
+    Why: seeds move every variant together (data order, initialisation), so the per-seed difference is a
+    much tighter measure of what a component buys than two independent means ± std.
+    """
+    ref_map = {r.get("seed"): float(r["mAP"]) for r in ref}
+    diffs = [100 * (float(r["mAP"]) - ref_map[r.get("seed")]) for r in runs if r.get("seed") in ref_map]
+    if not diffs:
+        return "n/a"
+    wins = sum(d > 0 for d in diffs)
+    mean = f"{statistics.fmean(diffs):+.2f}"
+    spread = f" ± {statistics.stdev(diffs):.2f}" if len(diffs) > 1 else ""
+    return f"{mean}{spread} ({wins}/{len(diffs)} seeds ahead)"
+
+
 def format_table(results: dict[str, list[dict[str, Any]]]) -> str:
-    """Markdown table: one row per variant; std is the sample std over seeds (omitted for one seed)."""
+    """Markdown table: one row per variant; std is the sample std over seeds (omitted for one seed).
+
+    The step cost and the paired mAP difference refer to the plain binary baseline (``bireal``, else
+    ``bireid-none``) when it is among the variants.
+    """
     base_time, ref_name = None, ""
     for ref in (BASELINE, "bireid-none"):
         if ref in results:
@@ -223,14 +243,16 @@ def format_table(results: dict[str, list[dict[str, Any]]]) -> str:
             ref_name = ref
             break
     head = f"step cost vs {ref_name}" if base_time else "step cost vs the binary baseline"
-    lines = ["| variant | method | Rank-1 (%) | mAP (%) | step time (s) | " + head + " |",
-             "|---|---|---|---|---|---|"]
+    delta = f"Δ mAP vs {ref_name}, paired by seed" if ref_name else "Δ mAP vs the binary baseline"
+    lines = ["| variant | method | Rank-1 (%) | mAP (%) | " + delta + " | step time (s) | " + head + " |",
+             "|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         v = VARIANTS[name]
         t = statistics.fmean(float(r["step_time"]) for r in runs)
         rel = f"{t / base_time:.2f}×" if base_time else "n/a"
+        d = "—" if name == ref_name else (_paired_delta(runs, results[ref_name]) if ref_name else "n/a")
         lines.append(f"| {name} | {v.label} | {_mean_std([r['rank1'] for r in runs], 100)} | "
-                     f"{_mean_std([r['mAP'] for r in runs], 100)} | {t:.4f} | {rel} |")
+                     f"{_mean_std([r['mAP'] for r in runs], 100)} | {d} | {t:.4f} | {rel} |")
     return "\n".join(lines)
 
 

@@ -195,6 +195,8 @@ def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
                               last_stride=m.last_stride, width=m.width)
     if m.method != "real" and m.downsample != "auto":
         kw["downsample"] = m.downsample
+    if m.method != "real":
+        kw["branch_gamma"] = m.branch_gamma
     if m.method == "bireid":
         kw["alpha_mode"] = cfg.gal.alpha_mode
     return kw

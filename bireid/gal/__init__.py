@@ -34,7 +34,8 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
         losses.append(KernelRefinement(model, lam=g.kr_lambda, adv_weight=g.kr_adv_weight, disc_lr=g.disc_lr,
                                        disc_hidden=g.disc_hidden, disc_blocks=blocks,
                                        filters_per_layer=int(getattr(g, "kr_filters_per_layer",
-                                                                     DEFAULT_KR_FILTERS))))
+                                                                     DEFAULT_KR_FILTERS)),
+                                       disc_noise=float(getattr(g, "disc_noise", 0.0))))
     if g.fr_gal:
         backbone = backbone_of(model)
         chans = getattr(backbone, "stage_channels", None)
@@ -42,7 +43,8 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
             raise ValueError(f"FR-GAL needs a backbone with 'stage_channels'; {type(backbone).__name__} has none")
         losses.append(FeatureRefinement(chans, stages=g.fr_stages, mu=g.fr_mu, adv_weight=g.fr_adv_weight,
                                         disc_lr=g.disc_lr, disc_hidden=g.disc_hidden, disc_blocks=blocks,
-                                        grid=tuple(getattr(g, "fr_grid", DEFAULT_FR_GRID))))
+                                        grid=tuple(getattr(g, "fr_grid", DEFAULT_FR_GRID)),
+                                        disc_noise=float(getattr(g, "disc_noise", 0.0))))
     p = next(unwrap(model).parameters(), None)
     if p is not None:
         losses = [m.to(p.device) for m in losses]

@@ -85,6 +85,19 @@ def frozen_logits(disc: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return functional_call(disc, params, (x,))
 
 
+def with_noise(x: torch.Tensor, std: float | torch.Tensor) -> torch.Tensor:
+    """``x`` plus Gaussian instance noise of standard deviation ``std`` (``x`` itself when std is 0).
+
+    Why: KR-GAL's fake filters take two values per filter (+-alpha) while the latent filters are continuous,
+    so the two sets never overlap and a discriminator separates them perfectly within a few hundred steps;
+    noise on both sides makes the distributions overlap, keeps D uncertain and its gradient informative
+    (instance noise, Sonderby et al. 2017; Arjovsky & Bottou 2017).
+    """
+    if isinstance(std, float) and std <= 0:
+        return x
+    return x + torch.randn_like(x) * std
+
+
 def generator_bce(logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss ``-log D(fake)`` averaged over samples (computed in float32)."""
     logits = logits.float()

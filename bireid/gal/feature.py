@@ -49,6 +49,7 @@ from .common import (
     generator_bce,
     is_distributed,
     sync_grads_in_backward,
+    with_noise,
 )
 
 
@@ -62,11 +63,13 @@ class FeatureRefinement(AdversarialAux):
         adv_weight: weight of the generator's adversarial term (0 disables the GAN part and its D steps).
         disc_lr, disc_hidden, disc_blocks: discriminator optimizer rate (Adam, betas 0.5/0.999) and MLP size.
         grid: (h, w) of the adaptive average pooling that turns a map into a discriminator sample.
+        disc_noise: std of the instance noise added to every D input, relative to the RMS of the pooled
+            low-level feature of the batch (0 = off).
     """
 
     def __init__(self, stage_channels: Sequence[int], stages: Sequence[int] = (1, 2, 3), mu: float = 1e-3,
                  adv_weight: float = 1e-3, disc_lr: float = 1e-4, disc_hidden: int = 64, disc_blocks: int = 2,
-                 grid: tuple[int, int] = (4, 2)) -> None:
+                 grid: tuple[int, int] = (4, 2), disc_noise: float = 0.0) -> None:
         super().__init__()
         chans = [int(c) for c in stage_channels]
         if len(chans) < 2:
@@ -80,6 +83,8 @@ class FeatureRefinement(AdversarialAux):
                              f"{len(chans)} is the high level), got {stages}")
         if mu < 0 or adv_weight < 0:
             raise ConfigError(f"FR-GAL weights must be >= 0, got gal.fr_mu={mu}, gal.fr_adv_weight={adv_weight}")
+        if disc_noise < 0:
+            raise ConfigError(f"gal.disc_noise must be >= 0, got {disc_noise}")
         gh, gw = (int(g) for g in grid)
         if gh <= 0 or gw <= 0:
             raise ConfigError(f"FR-GAL pooling grid must be positive, got {grid}")
@@ -88,6 +93,7 @@ class FeatureRefinement(AdversarialAux):
         self.mu = float(mu)
         self.adv_weight = float(adv_weight)
         self.grid = (gh, gw)
+        self.disc_noise = float(disc_noise)
         high = chans[-1]
         self.proj = nn.ModuleDict({str(s): nn.Conv2d(high, chans[s - 1], 1) for s in self.stages})
         self.discs = nn.ModuleDict({str(s): Discriminator(chans[s - 1] * gh * gw, disc_hidden, disc_blocks)
@@ -96,7 +102,8 @@ class FeatureRefinement(AdversarialAux):
         self._grad_sync = False
 
     def extra_repr(self) -> str:
-        return f"stages={self.stages}, mu={self.mu}, adv_weight={self.adv_weight}, grid={self.grid}"
+        return (f"stages={self.stages}, mu={self.mu}, adv_weight={self.adv_weight}, grid={self.grid}, "
+                f"disc_noise={self.disc_noise}")
 
     def param_groups(self) -> list[dict]:
         """The 1x1 projections, trained by the model optimizer (weight decay left to the trainer)."""
@@ -119,6 +126,12 @@ class FeatureRefinement(AdversarialAux):
         """A discriminator sample per image: adaptive average pool to ``grid``, flattened, float32."""
         return F.adaptive_avg_pool2d(x.float(), self.grid).flatten(1)
 
+    def _noise_std(self, pooled_low: torch.Tensor) -> float | torch.Tensor:
+        """Instance-noise std for a batch: ``disc_noise`` times the (detached) RMS of the pooled a_L."""
+        if self.disc_noise <= 0:
+            return 0.0
+        return self.disc_noise * pooled_low.detach().pow(2).mean().sqrt()
+
     def generator_loss(self, model: nn.Module, images: torch.Tensor, outputs: dict,
                        targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """``fr_mse`` (mu/2 * mean squared error, summed over stages) and ``fr_adv`` (weighted -log D(a_L))."""
@@ -135,7 +148,9 @@ class FeatureRefinement(AdversarialAux):
             if self.mu > 0:
                 mse = mse + F.mse_loss(a_low.float(), self.target(s, a_high, a_low).float())
             if self.adv_weight > 0:
-                adv = adv + generator_bce(frozen_logits(self.discs[str(s)], self.pool(a_low)))
+                fake = self.pool(a_low)
+                fake = with_noise(fake, self._noise_std(fake))
+                adv = adv + generator_bce(frozen_logits(self.discs[str(s)], fake))
         return {"fr_mse": 0.5 * self.mu * mse, "fr_adv": self.adv_weight * adv}
 
     def discriminator_step(self, outputs: dict) -> dict[str, float]:
@@ -151,6 +166,8 @@ class FeatureRefinement(AdversarialAux):
             with torch.no_grad():
                 real = self.pool(self.target(s, a_high, a_low))
                 fake = self.pool(a_low)
+                std = self._noise_std(fake)
+                real, fake = with_noise(real, std), with_noise(fake, std)
             d = self.discs[str(s)]
             loss, acc = discriminator_bce(d(real), d(fake))
             total = loss if total is None else total + loss

@@ -44,6 +44,7 @@ from .common import (
     frozen_logits,
     generator_bce,
     unwrap,
+    with_noise,
 )
 
 
@@ -68,13 +69,18 @@ class KernelRefinement(AdversarialAux):
         disc_hidden: hidden width of the discriminator MLPs.
         filters_per_layer: filters drawn per layer and step for the discriminator (<= 0: all filters).
         disc_blocks: Linear + LeakyReLU blocks per discriminator.
+        disc_noise: std of the instance noise added to every D input (filters are in units of the layer's
+            RMS, so this is relative to the latent weights' scale; 0 = off).
     """
 
     def __init__(self, model: nn.Module, lam: float = 1e-4, adv_weight: float = 1e-4, disc_lr: float = 1e-4,
-                 disc_hidden: int = 64, filters_per_layer: int = 32, disc_blocks: int = 2) -> None:
+                 disc_hidden: int = 64, filters_per_layer: int = 32, disc_blocks: int = 2,
+                 disc_noise: float = 0.0) -> None:
         super().__init__()
         if lam < 0 or adv_weight < 0:
             raise ConfigError(f"KR-GAL weights must be >= 0, got gal.kr_lambda={lam}, gal.kr_adv_weight={adv_weight}")
+        if disc_noise < 0:
+            raise ConfigError(f"gal.disc_noise must be >= 0, got {disc_noise}")
         convs = find_scaled_binary_convs(model)
         if not convs:
             raise ConfigError("KR-GAL needs binary convs with a channel-wise scale (e.g. --method bireid); this "
@@ -82,6 +88,7 @@ class KernelRefinement(AdversarialAux):
         self.lam = float(lam)
         self.adv_weight = float(adv_weight)
         self.filters_per_layer = int(filters_per_layer)
+        self.disc_noise = float(disc_noise)
         self.discs = nn.ModuleDict()
         for _, conv in convs:
             key = _shape_key(conv.weight)
@@ -94,7 +101,7 @@ class KernelRefinement(AdversarialAux):
 
     def extra_repr(self) -> str:
         return (f"layers={len(self._convs)}, lam={self.lam}, adv_weight={self.adv_weight}, "
-                f"filters_per_layer={self.filters_per_layer}")
+                f"filters_per_layer={self.filters_per_layer}, disc_noise={self.disc_noise}")
 
     def _resolve(self, model: nn.Module | None) -> list[tuple[str, nn.Module]]:
         if model is None or unwrap(model) is self._model_ref():
@@ -139,7 +146,8 @@ class KernelRefinement(AdversarialAux):
         device = convs[0][1].weight.device
         out = {"kr_mse": 0.5 * self.lam * mse if mse is not None else torch.zeros((), device=device)}
         if fakes:
-            logits = torch.cat([frozen_logits(self.discs[k], torch.cat(v)) for k, v in fakes.items()])
+            logits = torch.cat([frozen_logits(self.discs[k], with_noise(torch.cat(v), self.disc_noise))
+                                for k, v in fakes.items()])
             out["kr_adv"] = self.adv_weight * generator_bce(logits)
         else:
             out["kr_adv"] = torch.zeros((), device=device)
@@ -164,8 +172,9 @@ class KernelRefinement(AdversarialAux):
                 key = _shape_key(w)
                 reals.setdefault(key, []).append(ws.flatten(1) / scale)
                 fakes.setdefault(key, []).append(rec.flatten(1) / scale)
-        real_logits = torch.cat([self.discs[k](torch.cat(v)) for k, v in reals.items()])
-        fake_logits = torch.cat([self.discs[k](torch.cat(v)) for k, v in fakes.items()])
+        n = self.disc_noise
+        real_logits = torch.cat([self.discs[k](with_noise(torch.cat(v), n)) for k, v in reals.items()])
+        fake_logits = torch.cat([self.discs[k](with_noise(torch.cat(v), n)) for k, v in fakes.items()])
         loss, acc = discriminator_bce(real_logits, fake_logits)
         self._disc_update(loss)
         return {"kr_d_loss": float(loss.detach()), "kr_d_acc": acc}

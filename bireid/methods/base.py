@@ -13,7 +13,7 @@ from ..modeling.registry import create_backbone
 # Options only binary backbones understand; the real method accepts and ignores them so one config
 # (e.g. ``model.downsample``) can drive every method.
 BINARY_ONLY_OPTIONS = ("downsample", "act_binarizer", "weight_binarizer", "activation", "scaling", "pad_value",
-                       "block_style", "alpha_mode", "stem_activation")
+                       "block_style", "alpha_mode", "stem_activation", "branch_gamma")
 
 AuxBuilder = Callable[[nn.Module, Any, int], list[nn.Module]]
 

@@ -157,12 +157,14 @@ class BinaryResNet(StagedBackbone):
     def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64,
                  downsample: str = "binary", act_binarizer: str = "approx", weight_binarizer: str = "approx",
                  activation: str = "prelu", scaling: ScalingSpec = "none", pad_value: float = 0.0,
-                 block_style: str = "bireal", stem_activation: str | None = None) -> None:
+                 block_style: str = "bireal", stem_activation: str | None = None, branch_gamma: float = 0.1) -> None:
         super().__init__()
         if last_stride not in (1, 2):
             raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
+        if not 0.0 <= branch_gamma <= 1.0:
+            raise ValueError(f"branch_gamma must be in [0, 1], got {branch_gamma}")
         o = _Opts(act_binarizer, weight_binarizer, scaling, pad_value, activation, downsample, block_style)
         if stem_activation is None:  # PReLU where the blocks use a PReLU-like non-linearity, else ReLU
             stem_activation = "prelu" if activation in ("prelu", "rprelu") else "relu"
@@ -174,11 +176,21 @@ class BinaryResNet(StagedBackbone):
         self.options = {"downsample": downsample, "act_binarizer": act_binarizer,
                         "weight_binarizer": weight_binarizer, "activation": activation,
                         "scaling": scaling if isinstance(scaling, str) or scaling is None else "custom",
-                        "pad_value": pad_value, "block_style": block_style}
+                        "pad_value": pad_value, "block_style": block_style, "branch_gamma": branch_gamma}
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        # Start the binary branches small: at init each block is then close to its real shortcut, so the stem's
+        # features reach the head intact (a random 1-bit network at gamma 1 maps same-identity images to nearly
+        # unrelated features and learns very slowly; see docs/methods.md). Downsample BNs keep gamma 1: with a
+        # binary downsample its output *is* the shortcut.
+        for blk in self.modules():
+            if isinstance(blk, (BinaryBasicBlock, BinaryBottleneck)):
+                for name in ("bn1", "bn2", "bn3"):
+                    bn = getattr(blk, name, None)
+                    if bn is not None:
+                        nn.init.constant_(bn.weight, branch_gamma)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
