@@ -8,6 +8,15 @@ from bireid.runtime import _engine
 ISAS = [i for i in ("avx512", "avx2", "portable") if _engine.isa_supported(i)]  # the paths this CPU can run
 
 
+def every_path(threads=(1, 2)):
+    """Switch the engine to each ISA path this CPU runs and each thread count in turn; yields (isa, threads)."""
+    for isa in ISAS:
+        _engine.set_isa(isa)
+        for n in threads:
+            _engine.set_num_threads(n)
+            yield isa, n
+
+
 @pytest.fixture(autouse=True)
 def restore_isa_and_threads():
     """Put the engine's ISA and thread count back after a test that forces them (import it to use it)."""
