@@ -283,7 +283,7 @@ static BConvWeights* make_weights(const U64& w, int cin) {
     const int64_t kwords = static_cast<int64_t>(k) * k * wd;
     const int nblk = (cout + OCB - 1) / OCB;
     bw->blk.assign(static_cast<size_t>(nblk) * kwords * OCB, 0);
-    bw->wsum.assign(static_cast<size_t>(cout) * k * k, 0);
+    bw->wsum.assign(static_cast<size_t>(nblk) * k * k * OCB, 0);
     const uint64_t* src = w.data();
     const uint64_t tail_mask = (cin % 64) ? ((1ULL << (cin % 64)) - 1ULL) : ~0ULL;
     for (int o = 0; o < cout; ++o)
@@ -296,7 +296,7 @@ static BConvWeights* make_weights(const U64& w, int cin) {
         for (int tap = 0; tap < k * k; ++tap) {
             int pc = 0;
             for (int j = 0; j < wd; ++j) pc += popcount64(bw->blk[(static_cast<int64_t>(o / OCB) * kwords + tap * wd + j) * OCB + o % OCB]);
-            bw->wsum[static_cast<int64_t>(o) * k * k + tap] = cin - 2 * pc;
+            bw->wsum[(static_cast<int64_t>(o / OCB) * k * k + tap) * OCB + o % OCB] = cin - 2 * pc;
         }
     return bw;
 }

@@ -83,7 +83,8 @@ static inline void epilogue_store(const Epilogue& e, int o0, int n, Load load, c
 struct BConvArgs {
     const uint64_t* x;        // packed, padded input (N, Hp, Wp, wd)
     const uint64_t* wblk;     // blocked weights [cout_pad/OCB][k*k*wd][OCB]
-    const int32_t* wsum;      // [cout][k*k]: sum of the +-1 weights of each tap (Cin - 2*popcount)
+    const int32_t* wsum;      // [cout_pad/OCB][k*k][OCB]: sum of the +-1 weights of each tap (Cin - 2*popcount),
+                              // blocked like wblk so one tap's OCB sums are one vector (0 past cout)
     float* out;               // (N, Ho, Wo, cout)
     int64_t n;
     int h, w, hp, wp, wd, cin, cout, k, stride, pad, pad_value, ho, wo;
@@ -97,35 +98,47 @@ void bconv_row_avx512(const BConvArgs& a, int64_t n, int oh, int ob);
 
 // Converts the popcounts of `np` pixels (row n, oh, starting at ow0) x OCB channels to outputs. Inline in the
 // header so each ISA's translation unit vectorizes it (-ffp-contract=off keeps the results identical).
+// True when output pixel (oh, ow) reads a zero-padded tap that the packed buffer holds as +1.
+static inline bool needs_pad_correction(const BConvArgs& a, int oh, int ow) {
+    if (a.pad_value != 0 || a.pad == 0) return false;
+    const int ih0 = oh * a.stride - a.pad, iw0 = ow * a.stride - a.pad;
+    return ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w;
+}
+
+// The zero-padding correction of output pixel (oh, ow) for the OCB channels of block ob: padded taps must contribute
+// 0, but the packed buffer holds +1 there, so the sum of each padded tap's +-1 weights is subtracted from the dot
+// product. corr[j] = that sum for channel ob*OCB + j (0 for channels past cout: their wsum is 0).
+static inline void pad_correction(const BConvArgs& a, int oh, int ow, int ob, int32_t* corr) {
+    const int kk = a.k * a.k;
+    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * kk * OCB;
+    const int ih0 = oh * a.stride - a.pad, iw0 = ow * a.stride - a.pad;
+    for (int j = 0; j < OCB; ++j) corr[j] = 0;
+    for (int kh = 0; kh < a.k; ++kh) {
+        const int ih = ih0 + kh;
+        const bool hin = ih >= 0 && ih < a.h;
+        for (int kw = 0; kw < a.k; ++kw) {
+            const int iw = iw0 + kw;
+            if (hin && iw >= 0 && iw < a.w) continue;
+            const int32_t* t = ws + (kh * a.k + kw) * OCB;
+            for (int j = 0; j < OCB; ++j) corr[j] += t[j];
+        }
+    }
+}
+
+// Converts the popcounts of `np` pixels (row n, oh, starting at ow0) x OCB channels to outputs. Inline in the
+// header so each ISA's translation unit vectorizes it (-ffp-contract=off keeps the results identical).
 static inline void finish_tile(const BConvArgs& a, int64_t n, int oh, int ow0, int np, int ob, const int64_t* cnt) {
     const int o0 = ob * OCB;
     const int oc = a.cout - o0 < OCB ? a.cout - o0 : OCB;
     const int64_t kfull = static_cast<int64_t>(a.k) * a.k * a.cin;
-    const int ih0 = oh * a.stride - a.pad;
-    const bool row_border = ih0 < 0 || ih0 + a.k > a.h;
-    const int kk = a.k * a.k;
-    alignas(64) int64_t corr[OCB];
+    alignas(64) int32_t corr[OCB];
     for (int p = 0; p < np; ++p) {
         const int ow = ow0 + p;
-        const int iw0 = ow * a.stride - a.pad;
         const int64_t* c = cnt + p * OCB;
         const int64_t idx = ((n * a.ho + oh) * a.wo + ow) * a.cout + o0;
         const float* r = a.epi.res ? a.epi.res + idx : nullptr;
-        // With zero padding (pad_value 0) padded taps must contribute 0, but the packed buffer holds +1 there:
-        // subtract each padded tap's +1 contribution, i.e. the sum of that tap's +-1 weights.
-        if (a.pad_value == 0 && a.pad > 0 && (row_border || iw0 < 0 || iw0 + a.k > a.w)) {
-            for (int j = 0; j < OCB; ++j) corr[j] = 0;
-            for (int j = 0; j < oc; ++j) {
-                const int32_t* ws = a.wsum + static_cast<int64_t>(o0 + j) * kk;
-                for (int kh = 0; kh < a.k; ++kh) {
-                    const int ih = ih0 + kh;
-                    const bool hin = ih >= 0 && ih < a.h;
-                    for (int kw = 0; kw < a.k; ++kw) {
-                        const int iw = iw0 + kw;
-                        if (!hin || iw < 0 || iw >= a.w) corr[j] += ws[kh * a.k + kw];
-                    }
-                }
-            }
+        if (needs_pad_correction(a, oh, ow)) {
+            pad_correction(a, oh, ow, ob, corr);
             epilogue_store(a.epi, o0, oc, [&](int j) { return static_cast<float>(kfull - 2 * c[j] - corr[j]); },
                            r, a.out + idx);
         } else if (oc == OCB) {

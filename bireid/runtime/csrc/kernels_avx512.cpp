@@ -79,10 +79,7 @@ inline void tile(const BConvArgs& a, const uint64_t* row, const uint64_t* wb, in
         }
     }
     const int o0 = ob * OCB;
-    const bool border = a.pad_value == 0 && a.pad > 0 &&
-                        (oh * a.stride - a.pad < 0 || oh * a.stride - a.pad + a.k > a.h || ow0 * a.stride - a.pad < 0 ||
-                         (ow0 + P - 1) * a.stride - a.pad + a.k > a.w);
-    if (border || a.cout - o0 < OCB) {
+    if (a.cout - o0 < OCB) {
         alignas(64) int64_t cnt[P * OCB];
 #pragma GCC unroll 8
         for (int p = 0; p < P; ++p) {
@@ -99,11 +96,35 @@ inline void tile(const BConvArgs& a, const uint64_t* row, const uint64_t* wb, in
     const __m512i lows = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i kfull = _mm512_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
     const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
+    // Zero padding: the padded rows' taps are the same for the whole tile (rowc); per pixel only the padded columns
+    // of the rows inside the image [kh_lo, kh_hi) are added.
+    const bool zpad = a.pad_value == 0 && a.pad > 0;
+    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
+    const int ih0 = oh * a.stride - a.pad;
+    const int kh_lo = ih0 < 0 ? -ih0 : 0, kh_hi = a.h - ih0 < a.k ? a.h - ih0 : a.k;
+    __m512i rowc = _mm512_setzero_si512();
+    if (zpad && (kh_lo > 0 || kh_hi < a.k))
+        for (int kh = 0; kh < a.k; ++kh)
+            if (kh < kh_lo || kh >= kh_hi)
+                for (int kw = 0; kw < a.k; ++kw)
+                    rowc = _mm512_add_epi32(rowc, _mm512_loadu_si512(ws + (kh * a.k + kw) * OCB));
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) {
         const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout;
         const __m512i cnt = _mm512_permutex2var_epi32(acc0[p], lows, acc1[p]);
-        const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(kfull, _mm512_slli_epi32(cnt, 1)));
+        __m512i dot = _mm512_sub_epi32(kfull, _mm512_slli_epi32(cnt, 1));
+        if (zpad) {  // zero padding: subtract the weight sums of the padded taps (pad_correction in kernels.h)
+            const int iw0 = (ow0 + p) * a.stride - a.pad;
+            const int kw_lo = iw0 < 0 ? -iw0 : 0, kw_hi = a.w - iw0 < a.k ? a.w - iw0 : a.k;
+            __m512i corr = rowc;
+            if (kw_lo > 0 || kw_hi < a.k)
+                for (int kh = kh_lo; kh < kh_hi; ++kh)
+                    for (int kw = 0; kw < a.k; ++kw)
+                        if (kw < kw_lo || kw >= kw_hi)
+                            corr = _mm512_add_epi32(corr, _mm512_loadu_si512(ws + (kh * a.k + kw) * OCB));
+            dot = _mm512_sub_epi32(dot, corr);
+        }
+        const __m512 d = _mm512_cvtepi32_ps(dot);
         _mm512_storeu_ps(a.out + idx, er.apply(d, a.epi.res ? a.epi.res + idx : nullptr, a.epi.act_first));
     }
 }
