@@ -2,8 +2,9 @@
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 2] [--batches 1 32] [--reps 5] [--width 64]
 
-Prints images/s (medians), speed ratios, per-binary-conv-layer times (engine vs torch float conv of the same
-shape), model file sizes and a profile of where the engine's time goes. Models are randomly initialised:
+Prints images/s (medians), speed ratios (for the paper's layout of the 1-bit ResNet-18, binary 1x1 downsample, and
+bireid's default layout, real downsample; both zero-padded), per-binary-conv-layer times (engine vs torch float conv
+of the same shape), model file sizes and a profile of where the engine's time goes. Models are randomly initialised:
 speed does not depend on the weights.
 """
 
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 _CLOCK = time.perf_counter
+ENGINES = ("bnn engine (binary R18, paper layout)", "bnn engine (binary R18, bireid default layout)")
 
 
 def _median_time(fn, reps: int, warmup: int = 1) -> float:
@@ -28,6 +30,23 @@ def _median_time(fn, reps: int, warmup: int = 1) -> float:
         fn()
         ts.append(_CLOCK() - t0)
     return statistics.median(ts)
+
+
+def _median_times_interleaved(fns: dict, reps: int) -> dict:
+    """Median time of each callable, run round-robin (one call of each per round, after one warm-up round) so that
+    a slow spell of this shared machine hits every system alike and the ratios stay fair. Each call starts after a
+    pause that lets the previous system's worker threads stop spinning (ONNX Runtime and OpenMP pools spin-wait
+    after a run; with 2 cores a spinning thread would take a core from the next system)."""
+    for fn in fns.values():
+        fn()
+    ts: dict = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            time.sleep(0.2)
+            t0 = _CLOCK()
+            fn()
+            ts[k].append(_CLOCK() - t0)
+    return {k: statistics.median(v) for k, v in ts.items()}
 
 
 class _Calib:
@@ -52,6 +71,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--img-width", type=int, default=128)
     ap.add_argument("--skip-ort", action="store_true")
+    ap.add_argument("--skip-layers", action="store_true", help="end-to-end table, sizes and profile only")
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                     help="wall clock, or process CPU time (use with --threads 1 on a shared, busy machine)")
     args = ap.parse_args()
@@ -75,10 +95,16 @@ def main() -> None:
     size = (args.height, args.img_width)
     work = Path(tempfile.mkdtemp(prefix="bireid_bench_"))
     torch.manual_seed(0)
-    binm = ReIDModel(binary_resnet18(width=args.width, pad_value=1.0), num_classes=751).eval()
+    # Two layouts of the 1-bit ResNet-18, both zero-padded like training: the paper's (1x1 downsample binary too;
+    # its 12.51x accounting) and bireid's default (real avg-pool + 1x1 downsample, which learns from random init).
+    # The per-layer tables use the paper's layout; the binary 3x3 convs are the same in both.
+    binm = ReIDModel(binary_resnet18(width=args.width, downsample="binary"), num_classes=751).eval()
+    defm = ReIDModel(binary_resnet18(width=args.width, downsample="real"), num_classes=751).eval()
     realm = ReIDModel(resnet18(width=args.width), num_classes=751).eval()
     export_bnn(binm, work / "bin.bnn", input_size=size)
+    export_bnn(defm, work / "default.bnn", input_size=size)
     rt = BNNModel.load(work / "bin.bnn")
+    rt_def = BNNModel.load(work / "default.bnn")
     print(f"ISA {_engine.get_isa()}, threads {args.threads}, input {size[0]}x{size[1]}, ResNet-18 width {args.width}, "
           f"timer {args.timer}")
 
@@ -101,25 +127,36 @@ def main() -> None:
     for bs in args.batches:
         x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
         tx = torch.from_numpy(x)
-        reps = args.reps if bs <= 8 else max(2, args.reps // 2)
-        res = {}
-        res["bnn engine (binary R18)"] = _median_time(lambda x=x: rt.forward(x), reps)
-        with torch.no_grad():
-            res["torch fp32 (real R18)"] = _median_time(lambda tx=tx: realm(tx), reps)
-            res["torch fp32 (binary R18, float sim)"] = _median_time(lambda tx=tx: binm(tx), reps)
+        fns = {ENGINES[0]: lambda x=x: rt.forward(x), ENGINES[1]: lambda x=x: rt_def.forward(x)}
+
+        def torch_fn(model, tx=tx):
+            with torch.no_grad():
+                model(tx)
+        fns["torch fp32 (real R18)"] = lambda: torch_fn(realm)
+        fns["torch fp32 (binary R18, float sim)"] = lambda: torch_fn(binm)
         for name, s in sess.items():
             label = {"real": "ORT fp32 (real R18)", "real_int8": "ORT int8 dynamic (real R18)",
                      "real_qdq": "ORT int8 static QDQ (real R18)"}[name]
-            res[label] = _median_time(lambda s=s, x=x: s.run(None, {"images": x}), reps)
+            fns[label] = lambda s=s, x=x: s.run(None, {"images": x})
+        res = _median_times_interleaved(fns, args.reps)
         for k, t in res.items():
             rows.append((bs, k, bs / t, t))
-    print("\n| batch | system | images/s | ms/batch | engine speedup |")
-    print("|---|---|---|---|---|")
+    print("\n| batch | system | images/s | ms/batch | paper-layout engine speedup | default-layout engine speedup |")
+    print("|---|---|---|---|---|---|")
     for bs in args.batches:
-        eng = next(r for r in rows if r[0] == bs and r[1].startswith("bnn"))
+        eng = [next(r for r in rows if r[0] == bs and r[1] == e) for e in ENGINES]
         for r in rows:
             if r[0] == bs:
-                print(f"| {bs} | {r[1]} | {r[2]:.1f} | {r[3] * 1e3:.1f} | {eng[2] / r[2]:.2f}x |")
+                print(f"| {bs} | {r[1]} | {r[2]:.1f} | {r[3] * 1e3:.1f} | {eng[0][2] / r[2]:.2f}x | "
+                      f"{eng[1][2] / r[2]:.2f}x |")
+
+    if not args.skip_layers:
+        _per_layer_tables(args, rt, torch, F, np)
+    _sizes_and_profiles(args, work, realm, rt, rt_def, np)
+
+
+def _per_layer_tables(args, rt, torch, F, np) -> None:
+    from bireid.runtime import _engine
 
     # Per binary conv layer: engine (pack + XNOR/popcount + fused epilogue) vs torch float conv, same shape. Layers
     # the model runs inside a fused op are timed alone (exactly the model's conv op), and each fused op as a whole.
@@ -196,24 +233,35 @@ def main() -> None:
         print(f"| {a['members'][0][2]} .. {out} (wavefront) | {len(a['members'])} convs + {nds} ds, {cin}->{co} | "
               f"{ho}x{wo} | {te * 1e3:.2f} | {tc * 1e3:.2f} | {tt * 1e3:.2f} | {tt / te:.1f}x | {tt / tc:.1f}x |")
 
-    # Per layer as the model runs it: each layer's own CPU time inside the wavefront op (the op's per-layer
-    # profile: packing, XNOR-popcount and epilogue of that layer's rows), model chunks, against torch's conv(s).
-    for op, ins, _, a in rt._steps:
-        if op != "bchain":
-            continue
-        h, w, cin = rt.shapes[ins[0]]
-        xin = np.random.default_rng(1).standard_normal((bs, h, w, cin)).astype(np.float32)
-        # The op's profile gives each layer's share of the time (timestamps around its rows, so a preemption lands
-        # on whichever layer was running: the per-layer median of 5 runs); the op's own median time (model chunks,
-        # the benchmark's clock) is split by those shares.
-        runs = []
-        for _ in range(5):
-            prof = np.zeros(len(a["layers"]))
-            for s in range(0, bs, rt.chunk):
-                _engine.binary_chain(xin[s:s + rt.chunk], a["layers"], profile=prof)
-            runs.append(prof / prof.sum())
-        shares = np.median(np.stack(runs), axis=0)
-        t_op = engine_ms("bchain", xin, {}, a)[1]
+    # Per layer as the model runs it: the model's own steps, chunk by chunk on a real-size image batch, so each
+    # wavefront op reads its input in the cache state the previous op (the stem) leaves it in; the op's time (the
+    # benchmark's clock around each call, median over 5 passes) is split by its per-layer profile (timestamps around
+    # each layer's rows: packing, XNOR-popcount and epilogue; the per-layer median of the 5 passes' shares, so a
+    # preemption lands on whichever layer was running).
+    images = np.random.default_rng(0).standard_normal((bs, 3, args.height, args.img_width)).astype(np.float32)
+    chains = [i for i, st in enumerate(rt._steps) if st[0] == "bchain"]
+    times = {i: [] for i in chains}
+    shares_runs = {i: [] for i in chains}
+    for _ in range(6):  # the first pass warms up
+        tot = {i: 0.0 for i in chains}
+        prof = {i: np.zeros(len(rt._steps[i][3]["layers"])) for i in chains}
+        for s0 in range(0, bs, rt.chunk):
+            xb = images[s0:s0 + rt.chunk]
+            env = {"input": np.ascontiguousarray(xb if rt._nchw_input else xb.transpose(0, 2, 3, 1))}
+            for i, (op, ins, out, a) in enumerate(rt._steps):
+                if op == "bchain":
+                    t0 = _CLOCK()
+                    env[out] = _engine.binary_chain(env[ins[0]], a["layers"], profile=prof[i])
+                    tot[i] += _CLOCK() - t0
+                else:
+                    env[out] = rt._run(op, env[ins[0]], env, a)
+        for i in chains:
+            times[i].append(tot[i])
+            shares_runs[i].append(prof[i] / prof[i].sum())
+    for i in chains:
+        op, ins, _, a = rt._steps[i]
+        shares = np.median(np.stack(shares_runs[i][1:]), axis=0)
+        t_op = statistics.median(times[i][1:])
         per = t_op * shares / shares.sum()
         print(f"\nPer binary conv layer inside the wavefront op, batch {bs}, model chunks: the op's time "
               f"({t_op * 1e3:.1f} ms) split by each layer's share of it (packing, XNOR-popcount, epilogue of its "
@@ -230,22 +278,30 @@ def main() -> None:
             ho, wo, _ = rt.shapes[o2]
             print(f"| {o2} | {label} | {ho}x{wo} | {te * 1e3:.2f} | {tt * 1e3:.2f} | {tt / te:.1f}x |")
 
-    fp32_bytes = sum(p.numel() * 4 for p in realm.parameters()) - realm.classifier.weight.numel() * 4
-    print(f"\nModel size: .bnn {os.path.getsize(work / 'bin.bnn') / 1e6:.2f} MB vs float32 weights of the real "
-          f"model (no classifier) {fp32_bytes / 1e6:.2f} MB ({fp32_bytes / os.path.getsize(work / 'bin.bnn'):.1f}x)")
 
-    prof: dict[str, float] = {}
-    x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
-    rt.forward(x)
-    n = 3
-    for _ in range(n):
-        rt.forward(x, profile=prof, profile_clock=_CLOCK)
-    total = sum(prof.values())
+def _sizes_and_profiles(args, work, realm, rt, rt_def, np) -> None:
+    bs = max(args.batches)
+    size = (args.height, args.img_width)
+    fp32_bytes = sum(p.numel() * 4 for p in realm.parameters()) - realm.classifier.weight.numel() * 4
+    for name, f in (("paper layout", "bin.bnn"), ("default layout", "default.bnn")):
+        sz = os.path.getsize(work / f)
+        print(f"\nModel size ({name}): .bnn {sz / 1e6:.2f} MB vs float32 weights of the real model (no classifier) "
+              f"{fp32_bytes / 1e6:.2f} MB ({fp32_bytes / sz:.1f}x)")
+
     clock_name = "process CPU time" if args.timer == "cpu" else "wall clock"
-    print(f"\nEngine profile, batch {bs}, serial path, {clock_name} (share of {total / n * 1e3:.1f} ms per batch; the "
-          "real stem conv with its max pool is one fused op, counted as real_conv):")
-    for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):
-        print(f"  {k:12s} {v / n * 1e3:8.2f} ms  {100 * v / total:5.1f}%")
+    x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
+    for name, r in (("paper layout", rt), ("default layout", rt_def)):
+        prof: dict[str, float] = {}
+        r.forward(x)
+        n = 3
+        for _ in range(n):
+            r.forward(x, profile=prof, profile_clock=_CLOCK)
+        total = sum(prof.values())
+        print(f"\nEngine profile ({name}), batch {bs}, serial path, {clock_name} (share of {total / n * 1e3:.1f} ms "
+              "per batch; real_conv = the stem conv with its fused max pool, plus the 1x1 downsample convs in the "
+              "default layout):")
+        for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):
+            print(f"  {k:12s} {v / n * 1e3:8.2f} ms  {100 * v / total:5.1f}%")
 
 
 if __name__ == "__main__":
