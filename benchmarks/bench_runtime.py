@@ -174,7 +174,7 @@ def _per_layer_tables(args, rt, torch, F, np) -> None:
         tx = torch.randn(bs, cin, h, w)
         tw = torch.randn(cout, cin, k, k)
         with torch.no_grad():
-            return _median_time(lambda: F.conv2d(tx, tw, stride=stride, padding=pad), 3)
+            return _median_time(lambda: F.conv2d(tx, tw, stride=stride, padding=pad), 5)
 
     def engine_ms(op, xin, env, a):
         chunks = [(xin[s:s + rt.chunk], {k: v[s:s + rt.chunk] for k, v in env.items()})
