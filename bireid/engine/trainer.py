@@ -271,11 +271,15 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
 
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
-    try:
-        return _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_loader, get_method)
-    finally:
-        if dist_info.enabled:
-            cleanup_distributed()
+    result = _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_loader, get_method)
+    if dist_info.enabled:
+        # Every rank waits for the others to finish (rank 0 still writes results and plots after the last
+        # collective) before the group is torn down: a rank that destroys its group and exits while a peer's
+        # transport is still live can abort the peer. On an exception the group is left alone: a peer may be
+        # blocked in a collective, and destroying would hang; torchrun stops the other ranks.
+        torch.distributed.barrier()
+        cleanup_distributed()
+    return result
 
 
 def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_loader, get_method):
