@@ -96,8 +96,6 @@ void bconv_row_portable(const BConvArgs& a, int64_t n, int oh, int ob);
 void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob);
 void bconv_row_avx512(const BConvArgs& a, int64_t n, int oh, int ob);
 
-// Converts the popcounts of `np` pixels (row n, oh, starting at ow0) x OCB channels to outputs. Inline in the
-// header so each ISA's translation unit vectorizes it (-ffp-contract=off keeps the results identical).
 // True when output pixel (oh, ow) reads a zero-padded tap that the packed buffer holds as +1.
 static inline bool needs_pad_correction(const BConvArgs& a, int oh, int ow) {
     if (a.pad_value != 0 || a.pad == 0) return false;
