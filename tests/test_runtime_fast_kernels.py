@@ -164,6 +164,29 @@ def test_max_pool_exact_with_nan_and_inf_on_every_isa():
             np.testing.assert_array_equal(o, ref)
 
 
+def test_max_pool_picks_the_same_bits_on_every_isa():
+    """Ties between +0 and -0 keep the first in visiting order, of two NaNs the last one wins: every ISA picks the
+    same element, payload and sign bit included (what assert_array_equal cannot see)."""
+    x = np.zeros((1, 5, 5, 20), np.float32)
+    x[..., ::2] = -0.0
+    x[0, 0, 1, 0] = 0.0  # window (0, 0) of channel 0: -0 first, then +0
+    x[0, 1, 0, 1] = -0.0  # of channel 1: +0 first, then -0
+    bits = x.view(np.uint32)
+    bits[0, 1, 1, 3] = 0x7FC00001  # two quiet NaNs with different payloads in one window
+    bits[0, 2, 2, 3] = 0x7FC00002
+    bits[0, 3, 3, 7] = 0x7FC00003  # a NaN followed by larger numbers
+    x[0, 3, 4, 7] = 5.0
+    x[0, 4, 4, 7] = 7.0
+    outs = []
+    for isa in ISAS:
+        _engine.set_isa(isa)
+        outs.append(_engine.max_pool2d(x, 3, 2, 1, False).view(np.uint32))
+    assert outs[0][0, 1, 1, 3] == 0x7FC00002 and outs[0][0, 2, 2, 7] == 0x7FC00003
+    assert outs[0][0, 0, 0, 0] == 0x80000000 and outs[0][0, 0, 0, 1] == 0  # the first zero of the window
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_conv_with_fused_max_pool_equals_conv_then_pool(threads):
     """pool=(k, s, p, ceil) on a real conv gives exactly conv followed by max_pool2d, on every ISA."""

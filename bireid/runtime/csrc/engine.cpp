@@ -736,7 +736,7 @@ static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& lay
 
 // ---------------------------------------------------------------------------------------------- float ops
 // Real conv weights: (k*k*cin, cout) in (kh, kw, cin) row order, columns padded to a multiple of 16.
-// For 5 <= k <= 15 and a small cin (the stem) also the 2-D Winograd F(2,3) form used by stride-2 convs (see
+// For 5 <= k <= 15 and a small cin (the stem) also the 2-D Winograd F(3,4) form used by stride-2 convs (see
 // kernels.h), computed in double and rounded once.
 struct FConvWeights {
     int cout, cin, k, cout_pad;
@@ -748,57 +748,56 @@ struct FConvWeights {
 // Largest k * cin that takes the direct / Winograd small-Cin paths (the stem has 7 * 3).
 constexpr int kSmallKC = 64;
 
+// The F(3,4) products U of one chunk's taps g[0..3] (zero past the chunk), in double (see kernels.h).
+static void wino_chunk_products(const double* g, double* u) {
+    u[0] = g[0] / 4;
+    u[1] = (g[0] + g[1] + g[2] + g[3]) / 6;
+    u[2] = (g[0] - g[1] + g[2] - g[3]) / 6;
+    u[3] = (g[0] + 2 * g[1] + 4 * g[2] + 8 * g[3]) / 24;
+    u[4] = (g[0] - 2 * g[1] + 4 * g[2] - 8 * g[3]) / 24;
+    u[5] = g[3];
+}
+
 static void make_wino_weights(FConvWeights& fw) {
     const int k = fw.k, c = fw.cin, cp = fw.cout_pad;
-    if (k < 5 || k > 15 || k * c > kSmallKC) return;  // k < 5 has no group of three taps; the plan holds k <= 15
+    if (k < 5 || k > 15 || k * c > kSmallKC) return;  // k < 5 gains little; the plan holds k <= 15
     fw.plan = make_wino_plan(k, c);
     const WinoPlan& pl = fw.plan;
     // w is (kh, kw, ci) rows x cout_pad columns; zero columns past cout stay zero.
     auto g = [&](int kh, int kw, int ci, int o) -> double {
         return fw.w[((static_cast<int64_t>(kh) * k + kw) * c + ci) * cp + o];
     };
+    // The taps of chunk ch along one axis, from tap(kernel index): zero past the phase's taps.
+    auto chunk_taps = [&](int ch, auto tap, double* t4) {
+        for (int t = 0; t < kWinoR; ++t) {
+            const int kk = 2 * (pl.cm[ch] + t) + pl.cph[ch];
+            t4[t] = kk < k ? tap(kk) : 0.0;
+        }
+    };
     // 2-D: the column-transformed taps u1[kh][ci][cterm] (double), then the same transform along kh.
     const int nt = pl.nterms;
     const int64_t blk2 = static_cast<int64_t>(nt) * c * nt * 16;
     fw.wino2.assign(static_cast<size_t>(cp / 16 * blk2), 0.f);
     std::vector<double> u1(static_cast<size_t>(k) * c * nt);
+    double t4[kWinoR], p6[kWinoN];
     for (int o = 0; o < fw.cout; ++o) {
         for (int kh = 0; kh < k; ++kh)
             for (int ci = 0; ci < c; ++ci) {
                 double* u = u1.data() + (static_cast<int64_t>(kh) * c + ci) * nt;
-                for (int gi = 0; gi < pl.ngroups; ++gi, u += 4) {
-                    const int kw0 = 2 * pl.gm[gi] + pl.gph[gi];
-                    const double g0 = g(kh, kw0, ci, o), g1 = g(kh, kw0 + 2, ci, o), g2 = g(kh, kw0 + 4, ci, o);
-                    u[0] = g0;
-                    u[1] = (g0 + g1 + g2) * 0.5;
-                    u[2] = (g0 - g1 + g2) * 0.5;
-                    u[3] = g2;
-                }
-                for (int d = 0; d < pl.ndirect; ++d, u += 2) {
-                    u[0] = g(kh, 2 * pl.dm[d] + pl.dph[d], ci, o);
-                    u[1] = -u[0];
+                for (int ch = 0; ch < pl.nchunks; u += pl.cn[ch], ++ch) {
+                    chunk_taps(ch, [&](int kw) { return g(kh, kw, ci, o); }, t4);
+                    wino_chunk_products(t4, p6);
+                    for (int j = 0; j < pl.cn[ch]; ++j) u[j] = p6[j];
                 }
             }
-        auto u1at = [&](int kh, int ci, int ct) { return u1[(static_cast<int64_t>(kh) * c + ci) * nt + ct]; };
         float* u2 = fw.wino2.data() + (o / 16) * blk2 + o % 16;  // [rterm][ci][cterm][16], lane o % 16
-        auto put = [&](int rt, int ci, int ct, double v) {
-            u2[((static_cast<int64_t>(rt) * c + ci) * nt + ct) * 16] = static_cast<float>(v);
-        };
         for (int ci = 0; ci < c; ++ci)
             for (int ct = 0; ct < nt; ++ct) {
-                int rt = 0;
-                for (int gi = 0; gi < pl.ngroups; ++gi, rt += 4) {
-                    const int kh0 = 2 * pl.gm[gi] + pl.gph[gi];
-                    const double g0 = u1at(kh0, ci, ct), g1 = u1at(kh0 + 2, ci, ct), g2 = u1at(kh0 + 4, ci, ct);
-                    put(rt, ci, ct, g0);
-                    put(rt + 1, ci, ct, (g0 + g1 + g2) * 0.5);
-                    put(rt + 2, ci, ct, (g0 - g1 + g2) * 0.5);
-                    put(rt + 3, ci, ct, g2);
-                }
-                for (int d = 0; d < pl.ndirect; ++d, rt += 2) {
-                    const double v = u1at(2 * pl.dm[d] + pl.dph[d], ci, ct);
-                    put(rt, ci, ct, v);
-                    put(rt + 1, ci, ct, -v);
+                for (int ch = 0, rt = 0; ch < pl.nchunks; rt += pl.cn[ch], ++ch) {
+                    chunk_taps(ch, [&](int kh) { return u1[(static_cast<int64_t>(kh) * c + ci) * nt + ct]; }, t4);
+                    wino_chunk_products(t4, p6);
+                    for (int j = 0; j < pl.cn[ch]; ++j)
+                        u2[((static_cast<int64_t>(rt + j) * c + ci) * nt + ct) * 16] = static_cast<float>(p6[j]);
                 }
             }
     }
@@ -846,7 +845,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     a.epi = eh.e;
     attach_residual(a.epi, residual, n, a.ho, a.wo, a.cout, "conv2d_float");
     const int isa = current_isa();
-    // Stride 2, k >= 5, small Cin (the stem): Winograd F(2,3) along the width on every ISA (same bits on all).
+    // Stride 2, k >= 5, small Cin (the stem): 2-D Winograd F(3,4) on every ISA (same bits on all).
     const bool wino = stride == 2 && !fw.wino2.empty();
     const bool direct = !wino && isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= kSmallKC;
     int pk = 0, ps = 0, pp = 0, pho = 0, pwo = 0;
@@ -869,23 +868,25 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     a.out = out.mutable_data();
     const float* xs = x.data();
     if (wino) {
-        // 2-D Winograd (see kernels.h): conv rows come in pairs (2s, 2s + 1) from column-transformed padded rows
-        // [4s, 4s + k + 2), kept in a ring; with the fused pool, conv rows go to a ring of pk + 2 rows and are
-        // pooled as soon as a window is complete. Neither the padded input nor the full conv output is stored.
+        // 2-D Winograd (see kernels.h): conv rows come in tiles of three (3s .. 3s + 2) from column-transformed
+        // padded rows [6s, 6s + span), kept in a ring; with the fused pool, conv rows go to a ring of pk + 2 rows
+        // and are pooled as soon as a window is complete. Neither the padded input nor the full conv output is
+        // stored.
+        constexpr int M = kWinoM;
         const WinoPlan& pl = fw.plan;
-        const int nq = (a.wo + 1) / 2;
+        const int nq = (a.wo + M - 1) / M;
         const int64_t tsz = wino_row_floats(pl, nq);  // one column-transformed input row
         const int64_t img = static_cast<int64_t>(c) * h * w;
         const int nth = get_num_threads_impl();
         const int orows = pool ? pho : a.ho;  // rows of the op's output
-        // Work units: bands of output rows (even-aligned without a pool), one band per image when there are at
-        // least as many images as threads.
+        // Work units: bands of output rows (a multiple of three without a pool), one band per image when there
+        // are at least as many images as threads.
         const int bands = n >= nth ? 1 : std::min<int>(orows, static_cast<int>((nth + n - 1) / n));
         int band = (orows + bands - 1) / bands;
-        if (!pool) band += band & 1;
+        if (!pool) band = (band + M - 1) / M * M;
         const int64_t rowsz = static_cast<int64_t>(a.wo) * a.cout;
-        const int nring = k + 4, ncring = pk + 2;
-        const int npairs = (a.ho + 1) / 2;
+        const int nring = pl.span + 2 * M, ncring = pk + M - 1;
+        const int ntiles = (a.ho + M - 1) / M;
         {
             py::gil_scoped_release nogil;
 #pragma omp parallel
@@ -895,32 +896,33 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                 std::unique_ptr<float[]> t2(new float[static_cast<size_t>(pl.nterms) * tsz]);
                 std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(wino_scratch_floats(pl, nq))]);
                 std::unique_ptr<float[]> cring(new float[pool ? static_cast<size_t>(ncring) * rowsz : 1]);
-                std::vector<const float*> rowptrs(static_cast<size_t>(4 * npairs + k + 4));
+                std::vector<const float*> rowptrs(static_cast<size_t>(2 * M * ntiles + pl.span));
                 const float* prow[64];
                 const Wino2Args wa{fw.wino2.data(), t2.get(), nq, pl};
                 int tnext = 0;  // next padded input row to transform
-                auto conv_pair = [&](int64_t i, int s2, float* d0, float* d1) {
-                    const int r0 = 4 * s2, r1 = 4 * s2 + k + 2;
+                // Conv rows 3s .. 3s + 2 into dst[0..2] (null past the output).
+                auto conv_tile = [&](int64_t i, int s3, float* const* dst) {
+                    const int r0 = 2 * M * s3, r1 = r0 + pl.span;
                     tnext = std::max(tnext, r0);
                     for (; tnext < r1; ++tnext) {
-                        float* dst = tring.get() + (tnext % nring) * tsz;
+                        float* d = tring.get() + (tnext % nring) * tsz;
                         if (isa == ISA_AVX512)
-                            wino_transform_row_avx512(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                            wino_transform_row_avx512(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
                         else if (isa == ISA_AVX2)
-                            wino_transform_row_avx2(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                            wino_transform_row_avx2(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
                         else
-                            wino_transform_row(pl, xs + i * img, nchw, h, w, pad, tnext, nq, dst, scratch.get());
+                            wino_transform_row(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
                     }
                     for (int r = r0; r < r1; ++r) rowptrs[r] = tring.get() + (r % nring) * tsz;
                     if (isa == ISA_AVX512) {
-                        wino2_pair_transform_avx512(pl, nq, s2, rowptrs.data(), t2.get());
-                        wino2_rows_avx512(a, wa, i, s2, d0, d1);
+                        wino2_tile_transform_avx512(pl, nq, s3, rowptrs.data(), t2.get());
+                        wino2_rows_avx512(a, wa, i, s3, dst);
                     } else if (isa == ISA_AVX2) {
-                        wino2_pair_transform_avx2(pl, nq, s2, rowptrs.data(), t2.get());
-                        wino2_rows_avx2(a, wa, i, s2, d0, d1);
+                        wino2_tile_transform_avx2(pl, nq, s3, rowptrs.data(), t2.get());
+                        wino2_rows_avx2(a, wa, i, s3, dst);
                     } else {
-                        wino2_pair_transform(pl, nq, s2, [&](int r) { return rowptrs[r]; }, t2.get());
-                        wino2_rows_generic(a, wa, i, s2, d0, d1);
+                        wino2_tile_transform(pl, nq, s3, [&](int r) { return rowptrs[r]; }, t2.get());
+                        wino2_rows_generic(a, wa, i, s3, dst);
                     }
                 };
 #pragma omp for schedule(dynamic, 1)
@@ -928,10 +930,13 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                     const int64_t i = un / bands;
                     const int b0 = static_cast<int>(un % bands) * band, b1 = std::min(orows, b0 + band);
                     tnext = 0;
+                    float* dst[M];
                     if (!pool) {
-                        for (int s2 = b0 / 2; 2 * s2 < b1; ++s2)
-                            conv_pair(i, s2, a.out + (i * a.ho + 2 * s2) * rowsz,
-                                      2 * s2 + 1 < a.ho ? a.out + (i * a.ho + 2 * s2 + 1) * rowsz : nullptr);
+                        for (int s3 = b0 / M; M * s3 < b1; ++s3) {
+                            for (int e = 0; e < M; ++e)
+                                dst[e] = M * s3 + e < a.ho ? a.out + (i * a.ho + M * s3 + e) * rowsz : nullptr;
+                            conv_tile(i, s3, dst);
+                        }
                         continue;
                     }
                     int next = 0;  // next conv row to compute
@@ -940,19 +945,22 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                         const int hs = std::max(h0, 0), he = std::min(h0 + pk, a.ho);
                         next = std::max(next, hs);
                         while (next < he) {
-                            const int s2 = next / 2;
-                            conv_pair(i, s2, cring.get() + ((2 * s2) % ncring) * rowsz,
-                                      2 * s2 + 1 < a.ho ? cring.get() + ((2 * s2 + 1) % ncring) * rowsz : nullptr);
-                            next = 2 * s2 + 2;
+                            const int s3 = next / M;
+                            for (int e = 0; e < M; ++e) {
+                                const int r = M * s3 + e;
+                                dst[e] = r < a.ho ? cring.get() + (r % ncring) * rowsz : nullptr;
+                            }
+                            conv_tile(i, s3, dst);
+                            next = M * s3 + M;
                         }
                         for (int r = hs; r < he; ++r) prow[r - hs] = cring.get() + (r % ncring) * rowsz;
-                        float* dst = a.out + ((i * pho + ph) * pwo) * a.cout;
+                        float* pdst = a.out + ((i * pho + ph) * pwo) * a.cout;
                         if (isa == ISA_AVX512)
-                            maxpool_rows_avx512(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                            maxpool_rows_avx512(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
                         else if (isa == ISA_AVX2)
-                            maxpool_rows_avx2(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                            maxpool_rows_avx2(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
                         else
-                            maxpool_rows_generic(prow, std::max(he - hs, 0), dst, a.wo, a.cout, pk, ps, pp, pwo);
+                            maxpool_rows_generic(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
                     }
                 }
             }

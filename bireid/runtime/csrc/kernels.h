@@ -180,21 +180,32 @@ static inline void fconv_store(const FConvArgs& a, int64_t n, int oh, int ow0, i
     }
 }
 
-// ------------------------------------------------------------------------ Winograd F(2,3) stride-2 real conv
-// A stride-2 k x k conv (the 7x7 stem) is, along each axis, two stride-1 convs over the even and the odd input
-// columns (rows): "phases". Each phase's taps go in groups of three through Winograd F(2,3) (two outputs from four
-// products instead of six) and the leftover taps directly. Along the width, per output column pair q, a group with
-// inputs d0..d3 (the phase's columns 2q+m0 .. 2q+m0+3) and taps g0..g2 gives the four terms t = (d0-d2, d1+d2,
-// d2-d1, d1-d3) with weights u = (g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2) for accumulators M0..M3; a direct tap g at
-// column 2q+m gives (d_m, g) for M0 and (d_{m+1}, -g) for M3; then y(2q) = (M0 + M1) + M2 and
-// y(2q+1) = (M1 - M2) - M3 (10 instead of 14 products per output pair for k = 7). wino_transform_row makes the
-// column terms of one input row; the 2-D form below applies the same transform along the height. Weights are
-// transformed in double and rounded once. Every ISA runs exactly the same float operations in the same order per
-// output value, so the paths agree bit for bit.
+// ------------------------------------------------------------------ Winograd F(3,4) stride-2 real conv (the stem)
+// A stride-2 k x k conv (the 7x7 stem) is, along each axis, two stride-1 correlations over the even and the odd
+// input columns (rows), "phases", with the even and the odd taps. Each phase's taps go in chunks of at most four
+// through Winograd F(3,4) on the points 0, 1, -1, 2, -2, inf (the point set of Lavin & Gray's F(4,3)): three
+// outputs from six products V_j U_j. A chunk with fewer taps is zero-padded, which makes its inf product zero, so
+// it takes five. Every chunk has the same output transform A^T, so all products are summed in the transformed
+// domain (M_j += V_j U_j) and transformed back once:
+//   y0 = (M0 + a) + c,   y1 = b + (d + d),   y2 = (a + 4 c) + M5,   a, b = M1 +- M2,  c, d = M3 +- M4.
+// Inputs d0..d5 of a chunk (phase elements 3q + m0 + t, i.e. padded columns 6q + 2 m0 + ph + 2t) give
+//   V0 = (4 d0 + d4) - 5 d2        V1 = 4 (d1 + d2) - (d3 + d4)   V2 = 4 (d2 - d1) + (d3 - d4)
+//   V3 = 2 (d3 - d1) + (d4 - d2)   V4 = 2 (d1 - d3) + (d4 - d2)   V5 = (4 d1 + d5) - 5 d3      (V5: full chunks)
+// and taps g0..g3 (zero past the chunk) U = (g0/4, (g0+g1+g2+g3)/6, (g0-g1+g2-g3)/6, (g0+2g1+4g2+8g3)/24,
+// (g0-2g1+4g2-8g3)/24, g3). For k = 7: 11 products per 3 outputs instead of 21; the 2-D form below applies the
+// same scheme along the height (121 instead of 441 multiply-adds per 3x3 outputs, input and output channel).
+// Weights are transformed in double and rounded once. Every ISA runs exactly the same float operations in the same
+// order per output value, so the paths agree bit for bit.
+constexpr int kWinoM = 3;  // outputs per tile along each axis
+constexpr int kWinoN = 6;  // products per full chunk (points)
+constexpr int kWinoR = 4;  // taps per full chunk
+
 struct WinoPlan {
     int k = 0, cin = 0;
-    int ngroups = 0, ndirect = 0, nterms = 0;  // per (kh, ci): 4 terms per group, then 2 per direct tap
-    int gph[8] = {}, gm[8] = {}, dph[8] = {}, dm[8] = {};  // phase and first phase column of groups / directs
+    int nchunks = 0, nterms = 0;  // per axis; terms: 6 per full chunk, 5 per short one
+    int cph[4] = {}, cm[4] = {}, cn[4] = {};  // phase, first phase tap, products of each chunk
+    int span = 0;  // padded columns (rows) a tile reads: [6 q, 6 q + span)
+    int acc[4 * kWinoN] = {};  // term -> accumulator (its product index j)
 };
 
 static inline WinoPlan make_wino_plan(int k, int cin) {
@@ -203,129 +214,124 @@ static inline WinoPlan make_wino_plan(int k, int cin) {
     pl.cin = cin;
     for (int ph = 0; ph < 2; ++ph) {
         const int ntaps = (k - ph + 1) / 2;  // kernel columns kw = 2m + ph
-        int m = 0;
-        for (; m + 3 <= ntaps; m += 3) {
-            pl.gph[pl.ngroups] = ph;
-            pl.gm[pl.ngroups++] = m;
-        }
-        for (; m < ntaps; ++m) {
-            pl.dph[pl.ndirect] = ph;
-            pl.dm[pl.ndirect++] = m;
+        for (int m = 0; m < ntaps; m += kWinoR) {
+            const int c = pl.nchunks++;
+            pl.cph[c] = ph;
+            pl.cm[c] = m;
+            pl.cn[c] = ntaps - m >= kWinoR ? kWinoN : kWinoN - 1;
+            for (int j = 0; j < pl.cn[c]; ++j) pl.acc[pl.nterms++] = j;
+            pl.span = std::max(pl.span, 2 * (m + pl.cn[c] - 1) + ph + 1);  // input t = cn - 1 is the last read
         }
     }
-    pl.nterms = 4 * pl.ngroups + 2 * pl.ndirect;
     return pl;
 }
 
-// Column pairs per block of a transformed row (the AVX-512 tile width).
+// Tiles per block of a transformed row (the AVX-512 register tile width).
 #ifndef BIREID_WINO_QB
 #define BIREID_WINO_QB 4
 #endif
 constexpr int kWinoQB = BIREID_WINO_QB;
 
-// Column-transformed input rows (wino_transform_row) are laid out [ci][nqb][term][kWinoQB]: column pairs in blocks
-// of kWinoQB (nqb = ceil(nq / kWinoQB); pairs past nq are computed and never stored), so a kernel tile reads each
-// term's inputs at fixed offsets.
+// Column-transformed input rows (wino_transform_row) are laid out [ci][nqb][term][kWinoQB]: tiles of three output
+// columns in blocks of kWinoQB (nqb = ceil(nq / kWinoQB); tiles past nq are computed and never stored), so a
+// kernel block reads each term's inputs at fixed offsets.
 static inline int wino_nqb(int nq) { return (nq + kWinoQB - 1) / kWinoQB; }
+static inline int64_t wino_qs(int nq) { return static_cast<int64_t>(wino_nqb(nq)) * kWinoQB; }  // tile stride
 // Floats per transformed row.
 static inline int64_t wino_row_floats(const WinoPlan& pl, int nq) {
-    return static_cast<int64_t>(pl.cin) * wino_nqb(nq) * pl.nterms * kWinoQB;
+    return static_cast<int64_t>(pl.cin) * pl.nterms * wino_qs(nq);
+}
+// Offset of term j, tile q in the transformed row of one input channel.
+static inline int64_t wino_at(int nt, int j, int q) {
+    return (static_cast<int64_t>(q / kWinoQB) * nt + j) * kWinoQB + q % kWinoQB;
 }
 
-
-// The F(2,3) input transform of one block of column pairs: t[j * B + p] from d_j = a_j[p].
-static inline void wino_group_terms(const float* __restrict a0, const float* __restrict a1, const float* __restrict a2,
-                                    const float* __restrict a3, float* __restrict t) {
-    constexpr int B = kWinoQB;
-    for (int p = 0; p < B; ++p) {
-        t[p] = a0[p] - a2[p];
-        t[B + p] = a1[p] + a2[p];
-        t[2 * B + p] = a2[p] - a1[p];
-        t[3 * B + p] = a1[p] - a3[p];
+// The input transform of one chunk, elementwise over n lanes: term j of lane i goes to o[j * os + i]; d5 is read
+// only when full (six products).
+static inline void wino_terms(const float* __restrict d0, const float* __restrict d1, const float* __restrict d2,
+                              const float* __restrict d3, const float* __restrict d4, const float* __restrict d5,
+                              bool full, float* __restrict o, int64_t os, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float x0 = d0[i], x1 = d1[i], x2 = d2[i], x3 = d3[i], x4 = d4[i];
+        o[i] = (4.f * x0 + x4) - 5.f * x2;
+        o[os + i] = 4.f * (x1 + x2) - (x3 + x4);
+        o[2 * os + i] = 4.f * (x2 - x1) + (x3 - x4);
+        o[3 * os + i] = 2.f * (x3 - x1) + (x4 - x2);
+        o[4 * os + i] = 2.f * (x1 - x3) + (x4 - x2);
     }
+    if (full)
+        for (int64_t i = 0; i < n; ++i) o[5 * os + i] = (4.f * d1[i] + d5[i]) - 5.f * d3[i];
 }
 
 // Transforms padded input row r (image rows shifted by pad; rows and columns outside the image are zeros) of one
 // image x (NCHW: c x h x w, or NHWC: h x w x c) into dst (layout above). `scratch` holds at least
 // wino_scratch_floats(pl, nq) floats.
+static inline int wino_scratch_cols(const WinoPlan& pl, int nq) { return wino_nqb(nq) * kWinoQB + pl.span / 6 + 2; }
 static inline int64_t wino_scratch_floats(const WinoPlan& pl, int nq) {
-    return 4 * (static_cast<int64_t>(wino_nqb(nq)) * kWinoQB + pl.k + 4);
+    return 6 * static_cast<int64_t>(wino_scratch_cols(pl, nq)) + pl.nterms * wino_qs(nq);
 }
 static inline void wino_transform_row(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r,
                                       int nq, float* dst, float* scratch) {
-    const int c = pl.cin, nt = pl.nterms, nqb = wino_nqb(nq);
-    constexpr int B = kWinoQB;
+    const int c = pl.cin, nt = pl.nterms;
+    const int64_t qs = wino_qs(nq);
     const int ih = r - pad;
     if (ih < 0 || ih >= h) {
         for (int64_t i = 0; i < wino_row_floats(pl, nq); ++i) dst[i] = 0.f;
         return;
     }
-    // The padded row split by column mod 4: R[m][i] = padded column 4 i + m (zero outside the image). A term of
-    // pair q reads padded column 4 q + o for a fixed o, i.e. R[o % 4][q + o / 4]: contiguous in q.
-    const int nr = nqb * B + pl.k + 4;
-    float* R[4] = {scratch, scratch + nr, scratch + 2 * nr, scratch + 3 * nr};
+    // The padded row split by column mod 6: R[m][i] = padded column 6 i + m (zero outside the image). Input t of a
+    // tile q reads padded column 6 q + o for a fixed o, i.e. R[o % 6][q + o / 6]: contiguous in q.
+    const int nr = wino_scratch_cols(pl, nq);
+    float* R[6];
+    for (int m = 0; m < 6; ++m) R[m] = scratch + m * nr;
+    float* tt = scratch + 6 * nr;  // [term][tile]: the terms over whole rows, then blocked into dst
     const int64_t es = nchw ? 1 : c;  // element stride along the row
     for (int ci = 0; ci < c; ++ci) {
         const float* src = nchw ? x + (static_cast<int64_t>(ci) * h + ih) * w : x + static_cast<int64_t>(ih) * w * c + ci;
-        for (int m = 0; m < 4; ++m) {
-            // padded column 4 i + m is image column 4 i + m - pad: inside for i in [i0, i1)
-            const int i0 = std::min(nr, std::max(0, (pad - m + 3) / 4));
-            const int i1 = std::min(nr, std::max(i0, (w + pad - m + 3) / 4));
+        for (int m = 0; m < 6; ++m) {
+            // padded column 6 i + m is image column 6 i + m - pad: inside for i in [i0, i1)
+            const int i0 = std::min(nr, std::max(0, (pad - m + 5) / 6));
+            const int i1 = std::min(nr, std::max(i0, (w + pad - m + 5) / 6));
             float* __restrict d = R[m];
             for (int i = 0; i < i0; ++i) d[i] = 0.f;
-            const float* __restrict s = src + (4 * static_cast<int64_t>(i0) + m - pad) * es;
-            const int64_t step = 4 * es;
+            const float* __restrict s = src + (6 * static_cast<int64_t>(i0) + m - pad) * es;
+            const int64_t step = 6 * es;
             for (int i = 0; i < i1 - i0; ++i) d[i0 + i] = s[i * step];
             for (int i = i1; i < nr; ++i) d[i] = 0.f;
         }
-        float* t = dst + static_cast<int64_t>(ci) * nqb * nt * B;
-        // Pairs past nq (the last block's tail) are computed like the others and never stored.
-        for (int qb = 0; qb < nqb; ++qb) {
-            const int q0 = qb * B;
-            for (int g = 0; g < pl.ngroups; ++g, t += 4 * B) {
-                const int o = 2 * pl.gm[g] + pl.gph[g];  // d_j is padded column 4 q + o + 2 j
-                const float* a0 = R[o & 3] + q0 + (o >> 2);
-                const float* a1 = R[(o + 2) & 3] + q0 + ((o + 2) >> 2);
-                const float* a2 = R[(o + 4) & 3] + q0 + ((o + 4) >> 2);
-                const float* a3 = R[(o + 6) & 3] + q0 + ((o + 6) >> 2);
-                wino_group_terms(a0, a1, a2, a3, t);
+        float* t = tt;
+        // Tiles past nq (the last block's tail) are computed like the others and never stored.
+        for (int ch = 0; ch < pl.nchunks; ++ch) {
+            const float* d[6] = {};
+            for (int j = 0; j < pl.cn[ch]; ++j) {
+                const int o = 2 * (pl.cm[ch] + j) + pl.cph[ch];  // input j is padded column 6 q + o
+                d[j] = R[o % 6] + o / 6;
             }
-            for (int d = 0; d < pl.ndirect; ++d, t += 2 * B) {
-                const int o = 2 * pl.dm[d] + pl.dph[d];  // columns 4 q + o and 4 q + o + 2
-                const float* a0 = R[o & 3] + q0 + (o >> 2);
-                const float* a1 = R[(o + 2) & 3] + q0 + ((o + 2) >> 2);
-                for (int p = 0; p < B; ++p) {
-                    t[p] = a0[p];
-                    t[B + p] = a1[p];
-                }
-            }
+            const bool full = pl.cn[ch] == kWinoN;
+            wino_terms(d[0], d[1], d[2], d[3], d[4], d[5], full, t, qs, qs);
+            t += pl.cn[ch] * qs;
         }
+        float* o = dst + static_cast<int64_t>(ci) * nt * qs;
+        for (int64_t q0 = 0; q0 < qs; q0 += kWinoQB)
+            for (int j = 0; j < nt; ++j, o += kWinoQB)
+                for (int p = 0; p < kWinoQB; ++p) o[p] = tt[j * qs + q0 + p];
     }
 }
 
-// The same transform compiled for AVX-512 (vectorized by the compiler; adds and subtracts only, so the values are
-// identical).
+// The same transform compiled for AVX-512 (vectorized by the compiler; the same operations, so the same values).
 void wino_transform_row_avx512(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
                                float* dst, float* scratch);
 
 
-// ---- 2-D form: F(2,3) along the height too. Output rows 2s and 2s+1 are a stride-1 correlation over the even and
-// the odd padded rows, split into the same groups / direct taps as the columns (the plan is the same for both
-// axes). A row term combines column-transformed rows (each as wino_transform_row makes it): a group with rows
-// D0..D3 (padded rows 2 (2s + m0 + j) + ph) gives D0-D2, D1+D2, D2-D1, D1-D3 for row accumulators 0..3, a direct
-// tap gives D_m (row accumulator 0) and D_{m+1} (row accumulator 3, negated weight). Per row accumulator RA and
-// column accumulator CA, M[RA][CA] accumulates fma(t, u, M) over the row terms of RA in order, ci, then the column
-// terms of CA in order; then per output column e: Y[RA] = (M[RA][0] + M[RA][1]) + M[RA][2] (e = 0) or
-// (M[RA][1] - M[RA][2]) - M[RA][3] (e = 1), and row 2s = (Y[0] + Y[1]) + Y[2], row 2s+1 = (Y[1] - Y[2]) - Y[3].
-// 100 instead of 196 multiply-adds per 2x2 outputs, input channel and output channel for k = 7.
-
-// Row term rt of the plan -> its row accumulator.
-static inline int wino_term_acc(const WinoPlan& pl, int rt) {
-    return rt < 4 * pl.ngroups ? rt % 4 : ((rt - 4 * pl.ngroups) % 2 == 0 ? 0 : 3);
-}
+// ---- 2-D form: the same chunks along the height. Output rows 3s .. 3s+2 are a stride-1 correlation over the even
+// and the odd padded rows; row chunk (ph, m0) reads column-transformed rows D_t = padded row 6s + 2 (m0 + t) + ph
+// and makes its row terms with the same formulas (elementwise over whole rows). Per row accumulator RA and column
+// accumulator CA, M[RA][CA] accumulates fma(t, u, M) over the row terms of RA in order, ci, then the column terms
+// of CA in order; then the output transform along the columns (per RA: M[RA][0..5] -> Y[RA][e]) and along the
+// rows (Y[0..5][e] -> rows 3s .. 3s+2).
 
 // Everything a 2-D call needs: `u` the 2-D transformed weights [cout_pad / 16][rterm][ci][cterm][16]; `t` the row
-// pair's transformed input, nterms rows of wino_row_floats(pl, nq) floats (one per row term, layout of a
+// tile's transformed input, nterms rows of wino_row_floats(pl, nq) floats (one per row term, layout of a
 // column-transformed row).
 struct Wino2Args {
     const float* u;
@@ -334,114 +340,92 @@ struct Wino2Args {
     WinoPlan pl;
 };
 
-// The F(2,3) transform across four rows, elementwise (separate function: restrict-qualified, so it vectorizes).
-static inline void wino_rows_group(const float* __restrict D0, const float* __restrict D1, const float* __restrict D2,
-                                   const float* __restrict D3, float* __restrict o0, float* __restrict o1,
-                                   float* __restrict o2, float* __restrict o3, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        o0[i] = D0[i] - D2[i];
-        o1[i] = D1[i] + D2[i];
-        o2[i] = D2[i] - D1[i];
-        o3[i] = D1[i] - D3[i];
-    }
-}
-
-// Builds the row pair's 2-D input from the column-transformed padded rows: rows(r) returns row r (padded index).
+// Builds the row tile's 2-D input from the column-transformed padded rows: rows(r) returns row r (padded index).
 template <typename Rows>
-static inline void wino2_pair_transform(const WinoPlan& pl, int nq, int s, Rows rows, float* dst) {
+static inline void wino2_tile_transform(const WinoPlan& pl, int nq, int s, Rows rows, float* dst) {
     const int64_t tsz = wino_row_floats(pl, nq);
     float* d = dst;
-    for (int g = 0; g < pl.ngroups; ++g) {
-        const int ph = pl.gph[g], m0 = pl.gm[g];
-        const float* __restrict D0 = rows(2 * (2 * s + m0) + ph);
-        const float* __restrict D1 = rows(2 * (2 * s + m0 + 1) + ph);
-        const float* __restrict D2 = rows(2 * (2 * s + m0 + 2) + ph);
-        const float* __restrict D3 = rows(2 * (2 * s + m0 + 3) + ph);
-        wino_rows_group(D0, D1, D2, D3, d, d + tsz, d + 2 * tsz, d + 3 * tsz, tsz);
-        d += 4 * tsz;
-    }
-    for (int dt = 0; dt < pl.ndirect; ++dt) {
-        const int ph = pl.dph[dt], m = pl.dm[dt];
-        const float* __restrict D0 = rows(2 * (2 * s + m) + ph);
-        const float* __restrict D1 = rows(2 * (2 * s + m + 1) + ph);
-        for (int64_t i = 0; i < tsz; ++i) {
-            d[i] = D0[i];
-            d[tsz + i] = D1[i];
-        }
-        d += 2 * tsz;
+    for (int ch = 0; ch < pl.nchunks; ++ch) {
+        const float* D[6] = {};
+        for (int j = 0; j < pl.cn[ch]; ++j) D[j] = rows(6 * s + 2 * (pl.cm[ch] + j) + pl.cph[ch]);
+        const bool full = pl.cn[ch] == kWinoN;
+        wino_terms(D[0], D[1], D[2], D[3], D[4], D[5], full, d, tsz, tsz);
+        d += pl.cn[ch] * tsz;
     }
 }
-void wino2_pair_transform_avx512(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst);
+void wino2_tile_transform_avx512(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst);
 
-// Combines the 16 accumulator values M[RA][CA] (each 16 lanes, at m + (RA * 4 + CA) * 16) of one column pair into
-// the two rows x two columns of outputs y[er][ec][16].
-static inline void wino2_combine(const float* m, float (*y)[2][16]) {
-    float Y[4][2][16];
-    for (int ra = 0; ra < 4; ++ra)
-        for (int l = 0; l < 16; ++l) {
-            const float* M = m + ra * 64;
-            Y[ra][0][l] = (M[l] + M[16 + l]) + M[32 + l];
-            Y[ra][1][l] = (M[16 + l] - M[32 + l]) - M[48 + l];
-        }
-    for (int e = 0; e < 2; ++e)
-        for (int l = 0; l < 16; ++l) {
-            y[0][e][l] = (Y[0][e][l] + Y[1][e][l]) + Y[2][e][l];
-            y[1][e][l] = (Y[1][e][l] - Y[2][e][l]) - Y[3][e][l];
-        }
+// The output transform of six accumulators (one lane): y[0..2] (the formulas above).
+static inline void wino_out3(float m0, float m1, float m2, float m3, float m4, float m5, float* y) {
+    const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+    y[0] = (m0 + a) + c;
+    y[1] = b + (d + d);
+    y[2] = (a + 4.f * c) + m5;
 }
 
-// Generic 2-D kernel for output rows 2s (orow0) and 2s+1 (orow1, null when past the output): 16 channels x one
-// column pair at a time.
-static inline void wino2_rows_generic(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0,
-                                      float* orow1) {
+// Generic 2-D kernel for output rows 3s + er (orows[er], null when past the output): 16 channels x one tile of
+// three columns at a time.
+static inline void wino2_rows_generic(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s,
+                                      float* const* orows) {
     const WinoPlan& pl = wa.pl;
     const int c = pl.cin, nt = pl.nterms, nq = wa.nq;
-    constexpr int B = kWinoQB;
-    const int64_t tsz = wino_row_floats(pl, nq);
-    const int64_t cstride = static_cast<int64_t>(wino_nqb(nq)) * nt * B;
+    constexpr int N = kWinoN, M = kWinoM;
+    const int64_t tsz = wino_row_floats(pl, nq), qs = wino_qs(nq);
+    const int64_t cstride = nt * qs;  // per input channel
     const int64_t ublk = static_cast<int64_t>(nt) * c * nt * 16;
-    alignas(64) float M[16][16];
-    float y[2][2][16];
+    float acc[N][N][16];
+    float Y[N][M][16], y[M][M][16];
     for (int q = 0; q < nq; ++q)
         for (int c0 = 0; c0 < a.cout_pad && c0 < a.cout; c0 += 16) {
-            for (int ra = 0; ra < 4; ++ra) {
-                for (int ca = 0; ca < 4; ++ca)
-                    for (int l = 0; l < 16; ++l) M[ra * 4 + ca][l] = 0.f;
+            for (int ra = 0; ra < N; ++ra) {
+                for (int ca = 0; ca < N; ++ca)
+                    for (int l = 0; l < 16; ++l) acc[ra][ca][l] = 0.f;
                 for (int rt = 0; rt < nt; ++rt) {
-                    if (wino_term_acc(pl, rt) != ra) continue;
+                    if (pl.acc[rt] != ra) continue;
                     for (int ci = 0; ci < c; ++ci) {
-                        const float* t = wa.t + rt * tsz + ci * cstride + (q / B) * nt * B + q % B;
+                        const float* t = wa.t + rt * tsz + ci * cstride + wino_at(nt, 0, q);
                         const float* u = wa.u + (c0 / 16) * ublk + (static_cast<int64_t>(rt) * c + ci) * nt * 16;
                         for (int ct = 0; ct < nt; ++ct) {
-                            const int ca = wino_term_acc(pl, ct);
-                            const float tv = t[ct * B];
-                            for (int l = 0; l < 16; ++l) M[ra * 4 + ca][l] = std::fma(tv, u[ct * 16 + l], M[ra * 4 + ca][l]);
+                            const int ca = pl.acc[ct];
+                            const float tv = t[ct * kWinoQB];
+                            for (int l = 0; l < 16; ++l) acc[ra][ca][l] = std::fma(tv, u[ct * 16 + l], acc[ra][ca][l]);
                         }
                     }
                 }
             }
-            wino2_combine(&M[0][0], y);
+            float v[M];
+            for (int ra = 0; ra < N; ++ra)
+                for (int l = 0; l < 16; ++l) {
+                    const float(*A)[16] = acc[ra];
+                    wino_out3(A[0][l], A[1][l], A[2][l], A[3][l], A[4][l], A[5][l], v);
+                    for (int e = 0; e < M; ++e) Y[ra][e][l] = v[e];
+                }
+            for (int e = 0; e < M; ++e)
+                for (int l = 0; l < 16; ++l) {
+                    wino_out3(Y[0][e][l], Y[1][e][l], Y[2][e][l], Y[3][e][l], Y[4][e][l], Y[5][e][l], v);
+                    for (int er = 0; er < M; ++er) y[er][e][l] = v[er];
+                }
             const int oc = a.cout - c0 < 16 ? a.cout - c0 : 16;
-            for (int er = 0; er < 2; ++er) {
-                float* orow = er == 0 ? orow0 : orow1;
+            for (int er = 0; er < M; ++er) {
+                float* orow = orows[er];
                 if (!orow) continue;
-                const int oh = 2 * s + er;
-                for (int e = 0; e < 2 && 2 * q + e < a.wo; ++e) {
-                    const int ow = 2 * q + e;
+                const int oh = M * s + er;
+                for (int e = 0; e < M && M * q + e < a.wo; ++e) {
+                    const int ow = M * q + e;
                     const int64_t idx = ((n * a.ho + oh) * a.wo + ow) * a.cout + c0;
-                    const float* v = y[er][e];
-                    epilogue_store(a.epi, c0, oc, [&](int j) { return v[j]; }, a.epi.res ? a.epi.res + idx : nullptr,
+                    const float* yv = y[er][e];
+                    epilogue_store(a.epi, c0, oc, [&](int j) { return yv[j]; }, a.epi.res ? a.epi.res + idx : nullptr,
                                    orow + static_cast<int64_t>(ow) * a.cout + c0);
                 }
             }
         }
 }
-void wino2_rows_avx512(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1);
+void wino2_rows_avx512(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows);
 // The generic Winograd / pooling code compiled for AVX2 + FMA (kernels_avx2.cpp).
 void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
                              float* dst, float* scratch);
-void wino2_pair_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst);
-void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1);
+void wino2_tile_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst);
+void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows);
 void maxpool_rows_avx2(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
                        int wo);
 

@@ -101,12 +101,12 @@ void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int 
     wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
 }
 
-void wino2_pair_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
-    wino2_pair_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
+void wino2_tile_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
+    wino2_tile_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
 }
 
-void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1) {
-    wino2_rows_generic(a, wa, n, s, orow0, orow1);
+void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
+    wino2_rows_generic(a, wa, n, s, orows);
 }
 
 void maxpool_rows_avx2(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
@@ -132,8 +132,8 @@ namespace bireid {
 void bconv_row_avx2(const BConvArgs&, int64_t, int, int) {}
 void fconv_row_avx2(const FConvArgs&, const float*, int64_t, int) {}
 void wino_transform_row_avx2(const WinoPlan&, const float*, bool, int, int, int, int, int, float*, float*) {}
-void wino2_pair_transform_avx2(const WinoPlan&, int, int, const float* const*, float*) {}
-void wino2_rows_avx2(const FConvArgs&, const Wino2Args&, int64_t, int, float*, float*) {}
+void wino2_tile_transform_avx2(const WinoPlan&, int, int, const float* const*, float*) {}
+void wino2_rows_avx2(const FConvArgs&, const Wino2Args&, int64_t, int, float* const*) {}
 void maxpool_rows_avx2(const float* const*, int, float*, int, int64_t, int, int, int, int) {}
 }  // namespace bireid
 #endif

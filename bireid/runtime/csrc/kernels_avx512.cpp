@@ -302,96 +302,107 @@ void wino_transform_row_avx512(const WinoPlan& pl, const float* x, bool nchw, in
 
 namespace {
 
-// One pass of the 2-D kernel: the 16 accumulators M[RA][CA][p] (4 column accumulators x kWinoQB column pairs) of
-// row accumulator RA for one block of pairs and 16 channels, stored to m[CA][p][16].
-template <int NG, int ND>
+// wino_out3 on 16 lanes (the same operations).
+inline void out3(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512* y) {
+    const __m512 a = _mm512_add_ps(m1, m2), b = _mm512_sub_ps(m1, m2), c = _mm512_add_ps(m3, m4),
+                 d = _mm512_sub_ps(m3, m4);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m0, a), c);
+    y[1] = _mm512_add_ps(b, _mm512_add_ps(d, d));
+    y[2] = _mm512_add_ps(_mm512_add_ps(a, _mm512_mul_ps(c, _mm512_set1_ps(4.f))), m5);
+}
+
+// One pass of the 2-D kernel: the accumulators M[RA][CA][p] (6 column accumulators x PB tiles) of row accumulator
+// RA for one block of tiles and 16 channels, transformed along the columns (Y[RA][e] = out3 of M[RA][0..5]) and
+// stored to m[e][p][16] (p with stride kWinoQB). NC > 0: the plan has
+// NC chunks of CN0, CN1 products (compile-time loops); NC == 0: any plan.
+template <int PB, int NC, int CN0, int CN1>
 inline void w2pass(const Wino2Args& wa, int ra, int qb, const float* ub, float* m) {
-    constexpr int B = kWinoQB;
+    constexpr int B = kWinoQB, N = kWinoN;
     const WinoPlan& pl = wa.pl;
     const int c = pl.cin, nt = pl.nterms;
-    const int ng = NG > 0 ? NG : pl.ngroups, nd = ND > 0 ? ND : pl.ndirect;
-    const int64_t tsz = wino_row_floats(pl, wa.nq);
-    const int64_t cstride = static_cast<int64_t>(wino_nqb(wa.nq)) * nt * B;
-    __m512 acc[4][B];
+    const int nch = NC > 0 ? NC : pl.nchunks;
+    const int64_t tsz = wino_row_floats(pl, wa.nq), qs = wino_qs(wa.nq);
+    const int64_t cstride = nt * qs;
+    auto cn = [&](int ch) { return NC > 0 ? (ch == 0 ? CN0 : CN1) : pl.cn[ch]; };
+    __m512 acc[N][PB];
+#pragma GCC unroll 6
+    for (int ca = 0; ca < N; ++ca)
 #pragma GCC unroll 4
-    for (int ca = 0; ca < 4; ++ca)
-#pragma GCC unroll 4
-        for (int p = 0; p < B; ++p) acc[ca][p] = _mm512_setzero_ps();
+        for (int p = 0; p < PB; ++p) acc[ca][p] = _mm512_setzero_ps();
     auto run_rt = [&](int rt) {
         const float* t = wa.t + rt * tsz + static_cast<int64_t>(qb) * nt * B;
         const float* u = ub + static_cast<int64_t>(rt) * c * nt * 16;
         for (int ci = 0; ci < c; ++ci, t += cstride) {
             const float* tt = t;
-#define BIREID_W2STEP(CA, TOFF, UOFF)                                                                      \
-    {                                                                                                      \
-        __m512 wv = _mm512_loadu_ps(u + (UOFF));                                                           \
-        __asm__("" : "+v"(wv));                                                                            \
-        _Pragma("GCC unroll 4") for (int p = 0; p < B; ++p) acc[CA][p] =                                   \
-            _mm512_fmadd_ps(_mm512_set1_ps(tt[(TOFF) + p]), wv, acc[CA][p]);                               \
-    }
+#pragma GCC unroll 2
+            for (int ch = 0; ch < nch; ++ch) {
+                const int n = cn(ch);
+#pragma GCC unroll 6
+                for (int j = 0; j < N; ++j) {
+                    if (j >= n) break;
+                    __m512 wv = _mm512_loadu_ps(u + j * 16);
+                    __asm__("" : "+v"(wv));  // one weight load per j, reused by the PB tiles
 #pragma GCC unroll 4
-            for (int gi = 0; gi < ng; ++gi, tt += 4 * B, u += 64) {
-                BIREID_W2STEP(0, 0, 0)
-                BIREID_W2STEP(1, B, 16)
-                BIREID_W2STEP(2, 2 * B, 32)
-                BIREID_W2STEP(3, 3 * B, 48)
+                    for (int p = 0; p < PB; ++p)
+                        acc[j][p] = _mm512_fmadd_ps(_mm512_set1_ps(tt[j * B + p]), wv, acc[j][p]);
+                }
+                tt += n * B;
+                u += n * 16;
             }
-#pragma GCC unroll 4
-            for (int d = 0; d < nd; ++d, tt += 2 * B, u += 32) {
-                BIREID_W2STEP(0, 0, 0)
-                BIREID_W2STEP(3, B, 16)
-            }
-#undef BIREID_W2STEP
         }
     };
-    // The row terms of accumulator ra, in plan order: group term ra of each group, then (ra 0 / 3) the directs.
-    for (int g = 0; g < ng; ++g) run_rt(4 * g + ra);
-    if (ra == 0 || ra == 3)
-        for (int d = 0; d < nd; ++d) run_rt(4 * ng + 2 * d + (ra == 3));
+    // The row terms of accumulator ra, in plan order: product ra of each chunk that has it.
+    for (int ch = 0, rt = 0; ch < nch; rt += cn(ch), ++ch)
+        if (ra < cn(ch)) run_rt(rt + ra);
 #pragma GCC unroll 4
-    for (int ca = 0; ca < 4; ++ca)
-#pragma GCC unroll 4
-        for (int p = 0; p < B; ++p) _mm512_store_ps(m + (ca * B + p) * 16, acc[ca][p]);
+    for (int p = 0; p < PB; ++p) {
+        __m512 y[kWinoM];
+        out3(acc[0][p], acc[1][p], acc[2][p], acc[3][p], acc[4][p], acc[5][p], y);
+#pragma GCC unroll 3
+        for (int e = 0; e < kWinoM; ++e) _mm512_store_ps(m + (e * B + p) * 16, y[e]);
+    }
 }
 
-template <int NG, int ND>
-inline void w2rows(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1) {
-    constexpr int B = kWinoQB;
+template <int NC, int CN0, int CN1>
+inline void w2rows(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
+    constexpr int B = kWinoQB, N = kWinoN, M = kWinoM;
     const WinoPlan& pl = wa.pl;
     const int64_t ublk = static_cast<int64_t>(pl.nterms) * pl.cin * pl.nterms * 16;
-    alignas(64) float m[4][4 * B * 16];  // [RA][CA][p][16]
+    const int nqb = wino_nqb(wa.nq);
+    alignas(64) float m[N][M * B * 16];  // [RA][e][p][16]
     for (int c0 = 0; c0 < a.cout_pad && c0 < a.cout; c0 += 16) {
         const float* ub = wa.u + (c0 / 16) * ublk;
         const bool part = c0 + 16 > a.cout;
         const EpiRegs er(a.epi, part ? 0 : c0);
-        for (int qb = 0; qb < wino_nqb(wa.nq); ++qb) {
-            for (int ra = 0; ra < 4; ++ra) w2pass<NG, ND>(wa, ra, qb, ub, m[ra]);
-            for (int p = 0; p < B; ++p) {
-                const int q = qb * B + p;
-                if (2 * q >= a.wo) break;
-                __m512 Y[4][2];
-                for (int ra = 0; ra < 4; ++ra) {
-                    const float* M = m[ra] + p * 16;
-                    const __m512 M0 = _mm512_load_ps(M), M1 = _mm512_load_ps(M + B * 16),
-                                 M2 = _mm512_load_ps(M + 2 * B * 16), M3 = _mm512_load_ps(M + 3 * B * 16);
-                    Y[ra][0] = _mm512_add_ps(_mm512_add_ps(M0, M1), M2);
-                    Y[ra][1] = _mm512_sub_ps(_mm512_sub_ps(M1, M2), M3);
+        for (int qb = 0; qb < nqb; ++qb) {
+            const int pb = std::min(B, wa.nq - qb * B);  // tiles of this block that reach the output
+            for (int ra = 0; ra < N; ++ra) {
+                switch (pb) {
+                    case 1: w2pass<1, NC, CN0, CN1>(wa, ra, qb, ub, m[ra]); break;
+                    case 2: w2pass<2, NC, CN0, CN1>(wa, ra, qb, ub, m[ra]); break;
+                    case 3: w2pass<3, NC, CN0, CN1>(wa, ra, qb, ub, m[ra]); break;
+                    default: w2pass<B, NC, CN0, CN1>(wa, ra, qb, ub, m[ra]); break;
                 }
-                for (int erow = 0; erow < 2; ++erow) {
-                    float* orow = erow == 0 ? orow0 : orow1;
-                    if (!orow) continue;
-                    const int oh = 2 * s + erow;
-                    for (int e = 0; e < 2 && 2 * q + e < a.wo; ++e) {
-                        const __m512 v = erow == 0 ? _mm512_add_ps(_mm512_add_ps(Y[0][e], Y[1][e]), Y[2][e])
-                                                   : _mm512_sub_ps(_mm512_sub_ps(Y[1][e], Y[2][e]), Y[3][e]);
-                        const int ow = 2 * q + e;
-                        const int64_t ridx = ((n * a.ho + oh) * a.wo + ow) * a.cout + c0;
+            }
+            for (int p = 0; p < pb; ++p) {
+                const int q = qb * B + p;
+                for (int e = 0; e < M && M * q + e < a.wo; ++e) {
+                    __m512 yr[M];
+                    const int64_t off = (e * B + p) * 16;
+                    out3(_mm512_load_ps(m[0] + off), _mm512_load_ps(m[1] + off), _mm512_load_ps(m[2] + off),
+                         _mm512_load_ps(m[3] + off), _mm512_load_ps(m[4] + off), _mm512_load_ps(m[5] + off), yr);
+                    const int ow = M * q + e;
+                    for (int r = 0; r < M; ++r) {
+                        float* orow = orows[r];
+                        if (!orow) continue;
+                        const int64_t ridx = ((n * a.ho + M * s + r) * a.wo + ow) * a.cout + c0;
                         float* dst = orow + static_cast<int64_t>(ow) * a.cout + c0;
                         if (!part) {
-                            _mm512_storeu_ps(dst, er.apply(v, a.epi.res ? a.epi.res + ridx : nullptr, a.epi.act_first));
+                            _mm512_storeu_ps(dst, er.apply(yr[r], a.epi.res ? a.epi.res + ridx : nullptr,
+                                                           a.epi.act_first));
                         } else {
                             alignas(64) float buf[16];
-                            _mm512_store_ps(buf, v);
+                            _mm512_store_ps(buf, yr[r]);
                             epilogue_store(a.epi, c0, a.cout - c0, [&](int j) { return buf[j]; },
                                            a.epi.res ? a.epi.res + ridx : nullptr, dst);
                         }
@@ -404,13 +415,14 @@ inline void w2rows(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, fl
 
 }  // namespace
 
-void wino2_rows_avx512(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* orow0, float* orow1) {
-    if (wa.pl.ngroups == 2 && wa.pl.ndirect == 1) w2rows<2, 1>(a, wa, n, s, orow0, orow1);  // k = 7
-    else w2rows<0, 0>(a, wa, n, s, orow0, orow1);
+void wino2_rows_avx512(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
+    const WinoPlan& pl = wa.pl;
+    if (pl.nchunks == 2 && pl.cn[0] == 6 && pl.cn[1] == 5) w2rows<2, 6, 5>(a, wa, n, s, orows);  // k = 7
+    else w2rows<0, 0, 0>(a, wa, n, s, orows);
 }
 
-void wino2_pair_transform_avx512(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
-    wino2_pair_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
+void wino2_tile_transform_avx512(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
+    wino2_tile_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
 }
 
 void maxpool_rows_avx512(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
@@ -428,8 +440,8 @@ void maxpool_rows_avx512(const float* const* rows, int nrows, float* dst, int w,
             for (int r = 0; r < nrows; ++r)
                 for (int iw = ws; iw < we; ++iw) {
                     const __m512 v = _mm512_maskz_loadu_ps(m, rows[r] + static_cast<int64_t>(iw) * c + j);
-                    const __mmask16 take = _mm512_cmp_ps_mask(v, acc, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                    acc = _mm512_mask_blend_ps(take, acc, v);
+                    // vmaxps(v, acc) is v > acc ? v : acc, and acc when either is NaN: right unless v is NaN.
+                    acc = _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
                 }
             _mm512_mask_storeu_ps(d + j, m, acc);
         }
@@ -504,8 +516,8 @@ void pack_rows_avx512(const float*, const float*, uint64_t*, int64_t, int, int) 
 void maxpool_row_avx512(const float*, float*, int, int, int64_t, int, int, int, int, int) {}
 void maxpool_rows_avx512(const float* const*, int, float*, int, int64_t, int, int, int, int) {}
 void fconv_direct_row_avx512(const FConvArgs&, const float*, int, int, int, int, int64_t, int, float*) {}
-void wino2_rows_avx512(const FConvArgs&, const Wino2Args&, int64_t, int, float*, float*) {}
-void wino2_pair_transform_avx512(const WinoPlan&, int, int, const float* const*, float*) {}
+void wino2_rows_avx512(const FConvArgs&, const Wino2Args&, int64_t, int, float* const*) {}
+void wino2_tile_transform_avx512(const WinoPlan&, int, int, const float* const*, float*) {}
 void wino_transform_row_avx512(const WinoPlan&, const float*, bool, int, int, int, int, int, float*, float*) {}
 }  // namespace bireid
 #endif
