@@ -126,6 +126,57 @@ def test_binary_chain_equals_layer_by_layer(case):
     assert (prof >= 0).all() and prof.sum() > 0
 
 
+STEM_CASES = [  # n, cin, stem cout, k, pad, image h, w, pool, then (cout, k, stride, fused downsample) per layer
+    (3, 3, 64, 7, 3, 29, 15, (3, 2, 1, False), ((64, 3, 1, 0), (64, 3, 1, 0), (128, 3, 2, 1))),
+    (2, 3, 16, 7, 3, 20, 9, (3, 2, 1, True), ((16, 3, 1, 0), (40, 3, 2, 1))),
+    (1, 2, 24, 5, 2, 13, 18, (2, 2, 0, False), ((40, 3, 1, 0), (40, 1, 1, 0))),
+]
+
+
+@pytest.mark.parametrize("case", STEM_CASES)
+def test_binary_chain_fed_by_its_stem_equals_stem_then_chain(case):
+    """With a stem the chain makes the stem's pooled rows itself: the same bits as conv2d_float(pool=...) then the
+    chain, on every ISA, thread count and input layout; the profile gets one more entry, the stem's."""
+    n, cin, c0, k, p, h, w, pool, lspecs = case
+    rng = np.random.default_rng(n * 100 + k)
+    fw = ops.real_conv_weights(rng.standard_normal((c0, k, k, cin)).astype(np.float32))
+    sepi = dict(scale=rng.random(c0).astype(np.float32), bias=rng.standard_normal(c0).astype(np.float32),
+                slope=np.full(c0, 0.25, np.float32))
+    specs, cprev = [], c0
+    for i, (cout, kk, stride, ds) in enumerate(lspecs):
+        specs.append(_chain_layer_args(rng, cprev, cout, kk, i % 2, residual=cprev == cout and stride == 1,
+                                       thresh=i % 2 == 1, kind=i % 3, stride=stride, ds=bool(ds)))
+        cprev = cout
+    layers = [_engine.BChainLayer(s["weights"], s["stride"], s["pad"], s["pad_value"], s["residual"],
+                                  thresh=s["thresh"], **s["epi"], **s["ds"]) for s in specs]
+    x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
+    ref = _engine.binary_chain(_engine.conv2d_float(x, fw, 2, p, nchw=True, pool=pool, **sepi), layers)
+    for nchw in (True, False):
+        xin = x if nchw else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        stem = _engine.ChainStem(fw, p, pool, nchw, **sepi)
+        for isa in ISAS:
+            _engine.set_isa(isa)
+            for threads in (1, 2):
+                _engine.set_num_threads(threads)
+                np.testing.assert_array_equal(_engine.binary_chain(xin, layers, stem=stem), ref,
+                                              err_msg=f"{isa} x{threads} nchw={nchw}")
+    prof = np.zeros(len(layers) + 1)
+    np.testing.assert_array_equal(_engine.binary_chain(xin, layers, profile=prof, stem=stem), ref)
+    assert (prof >= 0).all() and prof[-1] > 0 and prof[:-1].sum() > 0
+    with pytest.raises(ValueError, match="then the stem"):
+        _engine.binary_chain(xin, layers, profile=np.zeros(len(layers)), stem=stem)
+    with pytest.raises(ValueError, match="stem's input channels"):
+        _engine.binary_chain(np.zeros((1, cin + 1, h, w), np.float32), layers,
+                             stem=_engine.ChainStem(fw, p, pool, True))
+    wrong = ops.BConvWeights(np.zeros((8, 3, 3, (c0 + 64) // 64), np.uint64), c0 + 1)
+    with pytest.raises(ValueError, match="expects"):  # the first layer does not take the stem's channels
+        _engine.binary_chain(xin, [_engine.BChainLayer(wrong, 1, 1, 1, False)], stem=stem)
+    with pytest.raises(ValueError, match="Winograd"):  # 3x3: no Winograd form
+        _engine.ChainStem(ops.real_conv_weights(np.zeros((8, 3, 3, 3), np.float32)), 1, pool, True)
+    with pytest.raises(ValueError, match="pool"):
+        _engine.ChainStem(fw, p, (0, 2, 1, False), True)
+
+
 def test_binary_chain_rejects_bad_layers():
     w64 = ops.BConvWeights(np.zeros((64, 3, 3, 1), np.uint64), 64)
     w32 = ops.BConvWeights(np.zeros((32, 3, 3, 1), np.uint64), 64)
@@ -240,19 +291,28 @@ def test_model_fusions_keep_the_bits_and_match_torch(tmp_path, width, pad_value)
     model = ReIDModel(binary_resnet18(width=width, pad_value=pad_value), num_classes=3).eval()
     export_bnn(model, tmp_path / "m.bnn", input_size=(32, 16))
     rt = BNNModel.load(tmp_path / "m.bnn")
-    # every binary conv of the ResNet runs in one wavefront op, the shortcut downsamples fused into their blocks
-    assert [op for op, *_ in rt._steps] == ["conv", "bchain", "gap", "pointwise"]
-    members = rt._steps[1][3]["members"]
+    # every binary conv of the ResNet runs in one wavefront op fed by the stem, the shortcut downsamples fused into
+    # their blocks
+    assert [op for op, *_ in rt._steps] == ["bchain", "gap", "pointwise"]
+    assert rt._steps[0][3]["stem_step"][3]["pool"] == (3, 2, 1, False)
+    members = rt._steps[0][3]["members"]
     assert len(members) == 16 and sum("ds" in m[3] for m in members) == 3
     plain = _Unfused.load(tmp_path / "m.bnn")
     assert "bchain" not in [op for op, *_ in plain._steps]
     x = np.random.default_rng(3).standard_normal((3, 3, 32, 16)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    outs = []
+    outs, ones = [], []
     for _ in every_path():
         outs.append(rt.forward(x))
         outs.append(plain.forward(x))
+        ones.append(rt.forward(x[:1]))  # with 2 threads: the stem, then each layer, threads inside each op
+        ones.append(plain.forward(x[:1]))
     np.testing.assert_allclose(outs[0], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+    for o in ones:
+        np.testing.assert_array_equal(o, outs[0][:1])
+    prof: dict[str, float] = {}
+    rt.forward(x, profile=prof)  # the stem's share of the wavefront op is counted as real_conv
+    assert prof["real_conv"] > 0 and prof["binary_conv"] > 0

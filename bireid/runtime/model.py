@@ -17,8 +17,9 @@ v += shift_out), ``clamp`` (null or [lo, hi]).
 
 At load time the validated graph is fused into fewer, larger ops with the same results bit for bit: a real conv
 read only by a max pool runs with the pool (``pool`` argument; the stride-2 stem as a 2-D Winograd conv), a 1x1
-binary downsample runs inside the conv that takes it as residual (``ds``), and runs of binary convs, each reading
-only the previous one's output, run as one row-wavefront op (``bchain``, see ``_engine.binary_chain``).
+binary downsample runs inside the conv that takes it as residual (``ds``), runs of binary convs, each reading
+only the previous one's output, run as one row-wavefront op (``bchain``, see ``_engine.binary_chain``), and a
+stem conv + pool read only by such an op makes its pooled rows inside it (``stem``) as the first layer needs them.
 """
 
 from __future__ import annotations
@@ -203,6 +204,7 @@ class BNNModel:
                                for op, _, a in users)
         for _, _, a in users:
             a["nchw"] = self._nchw_input
+        self._fuse_stem()
         self._last_use = {}
         for idx, (_, ins, _, args) in enumerate(self._steps):
             for n in ins + ([args["residual"]] if args.get("residual") else []):
@@ -254,6 +256,25 @@ class BNNModel:
                             "ds_bias": a["epi"].get("bias")}
                 drop.add(i)
         self._steps = [st for i, st in enumerate(steps) if i not in drop]
+
+    def _fuse_stem(self) -> None:
+        """Feed a wavefront op straight from the stride-2 stem conv + max pool whose output only it reads: the
+        stem's pooled rows are made as the first binary layer needs them, so they never go to memory (same bits).
+        The stem's step stays in the op's arguments (``stem_step``) for the per-layer paths."""
+        steps = self._steps
+        for i in range(len(steps) - 1):
+            op, ins, out, a = steps[i]
+            op2, ins2, out2, a2 = steps[i + 1]
+            if not (op == "conv" and not a["binary"] and a.get("pool") and a["stride"] == 2 and a["residual"] is None
+                    and _engine.has_winograd(a["weights"]) and op2 == "bchain" and ins2 == [out]):
+                continue
+            readers = [j for j, (_, ins3, _, a3) in enumerate(steps) if out in ins3 or a3.get("residual") == out]
+            if readers != [i + 1]:
+                continue
+            stem = _engine.ChainStem(a["weights"], a["pad"], a["pool"], a.get("nchw", False), **a["epi"])
+            steps[i + 1] = (op2, ins, out2, dict(a2, stem=stem, stem_step=steps[i]))
+            del steps[i]
+            return
 
     @staticmethod
     def _chainable(op: str, ins: list[str], a: dict[str, Any]) -> bool:
@@ -395,6 +416,15 @@ class BNNModel:
         for idx, (op, ins, out, a) in enumerate(self._steps):
             if profile is None:
                 env[out] = self._run(op, env[ins[0]], env, a)
+            elif op == "bchain" and a.get("stem") is not None:
+                # The stem runs inside the wavefront op: its share of the op's own per-layer ticks is real_conv.
+                ticks = np.zeros(len(a["layers"]) + 1)
+                t0 = clock()
+                env[out] = self._run(op, env[ins[0]], env, a, ticks)
+                dt = clock() - t0
+                stem = ticks[-1] / ticks.sum() if ticks.sum() > 0 else 0.0
+                profile["real_conv"] = profile.get("real_conv", 0.0) + dt * stem
+                profile["binary_conv"] = profile.get("binary_conv", 0.0) + dt * (1.0 - stem)
             else:
                 t0 = clock()
                 env[out] = self._run(op, env[ins[0]], env, a)
@@ -407,7 +437,8 @@ class BNNModel:
         return env[self.output]
 
     @staticmethod
-    def _run(op: str, x: np.ndarray, env: dict[str, np.ndarray], a: dict[str, Any]) -> np.ndarray:
+    def _run(op: str, x: np.ndarray, env: dict[str, np.ndarray], a: dict[str, Any],
+             ticks: np.ndarray | None = None) -> np.ndarray:
         if op == "conv":
             epi = dict(a["epi"])
             res = env[a["residual"]] if a["residual"] else None
@@ -418,10 +449,19 @@ class BNNModel:
             return _engine.conv2d_float(x, a["weights"], a["stride"], a["pad"], residual=res,
                                         nchw=a.get("nchw", False), pool=a.get("pool"), **epi)
         if op == "bchain":
+            stem = a.get("stem")
             if x.shape[0] >= _engine.get_num_threads():  # one image per thread: the wavefront op
-                return _engine.binary_chain(x, a["layers"])
-            for _, _, _, am in a["members"]:  # fewer images than threads: threads work inside each layer
+                return _engine.binary_chain(x, a["layers"], profile=ticks, stem=stem)
+            # Fewer images than threads: threads work inside each op (the stem, then each layer).
+            t0 = time.perf_counter()
+            if stem is not None:
+                x = BNNModel._run("conv", x, env, a["stem_step"][3])
+            t1 = time.perf_counter()
+            for _, _, _, am in a["members"]:
                 x = BNNModel._run("conv", x, {am["residual"]: x} if am["residual"] else {}, am)
+            if ticks is not None:  # shares only: seconds here, not per layer (the stem last)
+                ticks[-1] += t1 - t0
+                ticks[0] += time.perf_counter() - t1
             return x
         if op == "pointwise":
             res = env[a["residual"]] if a["residual"] else None

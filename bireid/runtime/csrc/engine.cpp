@@ -557,183 +557,6 @@ static BChainLayer* make_chain_layer(py::object weights, int stride, int pad, in
     return l.release();
 }
 
-// A cheap timestamp for the per-layer profile of binary_chain (called twice per row, so a system call would cost as
-// much as a small layer's row): the TSC on x86, else the steady clock, in arbitrary units.
-static double profile_ticks() {
-#if defined(__x86_64__) || defined(__i386__)
-    return static_cast<double>(__rdtsc());
-#else
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-#endif
-}
-
-static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
-                        std::optional<py::array_t<double, py::array::c_style>> profile) {
-    require(!layers.empty(), "binary_chain: no layers");
-    double* prof = nullptr;
-    if (profile) {
-        require(profile->ndim() == 1 && profile->shape(0) == static_cast<py::ssize_t>(layers.size()),
-                "binary_chain: profile must be a float64 array with one entry per layer");
-        prof = profile->mutable_data();
-    }
-    require(x.ndim() == 4, "binary_chain: x must be NHWC (4-D)");
-    const int64_t n = x.shape(0);
-    const int nl = static_cast<int>(layers.size());
-    // Per layer: the kernel arguments (batch of one image; x / out / res set per row), epilogues, geometry.
-    std::vector<BConvArgs> args(nl), dargs(nl);
-    std::vector<EpiHolder> epis(nl), depis(nl);
-    std::vector<std::vector<float>> tz(nl);
-    int h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2));
-    int64_t c = x.shape(3);
-    require(h > 0 && w > 0, "binary_chain: empty input");
-    auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
-    for (int l = 0; l < nl; ++l) {
-        const BChainLayer& L = *layers[l];
-        require(L.w->cin == c, "binary_chain: layer " + std::to_string(l) + " expects " + std::to_string(L.w->cin) +
-                                   " channels, gets " + std::to_string(c));
-        make_epilogue_ptrs(epis[l], L.w->cout, ptr(L.scale), ptr(L.bias), ptr(L.slope), ptr(L.shift_in),
-                           ptr(L.shift_out), L.act_first, L.clamp);
-        BConvArgs& a = args[l];
-        a.n = 1;
-        a.h = h;
-        a.w = w;
-        a.k = L.w->k;
-        a.stride = L.stride;
-        a.pad = L.pad;
-        a.pad_value = L.pad_value;
-        a.ho = out_size(h, a.k, a.stride, a.pad, false);
-        a.wo = out_size(w, a.k, a.stride, a.pad, false);
-        require(a.ho > 0 && a.wo > 0, "binary_chain: layer " + std::to_string(l) + ": kernel larger than its input");
-        require(!L.residual_is_input || (a.ho == h && a.wo == w), "binary_chain: residual shape mismatch");
-        a.hp = h + 2 * a.pad;
-        a.wp = w + 2 * a.pad;
-        a.wd = L.w->wd;
-        a.cin = L.w->cin;
-        a.cout = L.w->cout;
-        a.wblk = L.w->blk.data();
-        a.wsum = L.w->wsum.data();
-        a.epi = epis[l].e;
-        if (L.ds) {
-            require(out_size(h, 1, a.stride, 0, false) == a.ho && out_size(w, 1, a.stride, 0, false) == a.wo,
-                    "binary_chain: layer " + std::to_string(l) + ": the downsample's output shape must match");
-            make_epilogue_ptrs(depis[l], L.w->cout, ptr(L.ds_scale), ptr(L.ds_bias), nullptr, nullptr, nullptr, false,
-                               std::nullopt);
-            BConvArgs& d = dargs[l];
-            d = a;
-            d.k = 1;
-            d.pad = 0;
-            d.wblk = L.ds->blk.data();
-            d.wsum = L.ds->wsum.data();
-            d.epi = depis[l].e;
-        }
-        if (L.thresh.empty() && L.w->cin % 64 != 0) tz[l].assign(L.w->cin, 0.f);
-        h = a.ho;
-        w = a.wo;
-        c = a.cout;
-    }
-    const int hl = h, wl = w;  // the last layer's output
-    F32 out({n, static_cast<int64_t>(hl), static_cast<int64_t>(wl), c});
-    float* outp = out.mutable_data();
-    const float* xs = x.data();
-    const int isa = current_isa();
-    const int64_t xin_img = static_cast<int64_t>(args[0].h) * args[0].w * args[0].cin;
-    {
-        py::gil_scoped_release nogil;
-#pragma omp parallel
-        {
-            // Per thread, one image at a time: each layer's packed input, each intermediate output in a ring of
-            // rows (the rows its consumer still needs; the last layer writes to out), a downsample row.
-            // Rings and downsample rows are written before they are read: left uninitialised (no zeroing pass).
-            std::vector<std::vector<uint64_t>> packed(nl);
-            std::vector<std::unique_ptr<float[]>> ring(nl - 1), dsrow(nl);
-            std::vector<int> nring(nl - 1);
-            std::vector<int64_t> rowsz(nl);
-            for (int l = 0; l < nl; ++l) {
-                packed[l].assign(static_cast<size_t>(args[l].hp) * args[l].wp * args[l].wd, 0);
-                rowsz[l] = static_cast<int64_t>(args[l].wo) * args[l].cout;
-                if (layers[l]->ds) dsrow[l].reset(new float[static_cast<size_t>(rowsz[l])]);
-            }
-            for (int l = 0; l + 1 < nl; ++l) {
-                nring[l] = args[l + 1].k + 2 * args[l + 1].stride + 2;
-                ring[l].reset(new float[static_cast<size_t>(nring[l]) * rowsz[l]]);
-            }
-            std::vector<BConvArgs> a(args), d(dargs);
-            std::vector<int> packed_rows(nl), done(nl);
-            std::vector<double> secs(prof ? nl : 0, 0.0);
-            auto row_of = [&](int l, int q) { return ring[l].get() + (q % nring[l]) * rowsz[l]; };
-            // The kernels address output / residual row oh at base + oh * row size: the base that puts it at p.
-            auto base_for = [](const float* p, int oh, int64_t rs) {
-                return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(p) -
-                                                static_cast<uintptr_t>(oh) * static_cast<uintptr_t>(rs) * sizeof(float));
-            };
-            auto conv_row = [&](const BConvArgs& al, int r) {
-                const int nblk = (al.cout + OCB - 1) / OCB;
-                for (int ob = 0; ob < nblk; ++ob) {
-                    if (isa == ISA_AVX512) bconv_row_avx512(al, 0, r, ob);
-                    else if (isa == ISA_AVX2) bconv_row_avx2(al, 0, r, ob);
-                    else bconv_row_portable(al, 0, r, ob);
-                }
-            };
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t i = 0; i < n; ++i) {
-                const float* xin = xs + i * xin_img;
-                float* oimg = outp + i * static_cast<int64_t>(hl) * wl * c;
-                for (int l = 0; l < nl; ++l) {
-                    a[l].x = packed[l].data();
-                    d[l].x = packed[l].data() + (static_cast<int64_t>(a[l].pad) * a[l].wp + a[l].pad) * a[l].wd;
-                    packed_rows[l] = done[l] = 0;
-                }
-                // Sweep the layers, one row each per sweep when its input rows exist and the ring slot it writes is
-                // free (its consumer has packed, and no longer needs as residual, the row that was there).
-                while (done[nl - 1] < hl) {
-                    for (int l = 0; l < nl; ++l) {
-                        BConvArgs& al = a[l];
-                        const int r = done[l];
-                        if (r >= al.ho) continue;
-                        const bool has_ds = layers[l]->ds != nullptr;
-                        const int need = std::min(al.h, std::max(r * al.stride - al.pad + al.k,
-                                                                 has_ds ? r * al.stride + 1 : 0));
-                        if (l > 0 && done[l - 1] < need) continue;
-                        if (l + 1 < nl) {
-                            int low = packed_rows[l + 1];
-                            if (layers[l + 1]->residual_is_input) low = std::min(low, done[l + 1]);
-                            if (r >= low + nring[l]) continue;
-                        }
-                        const double t0 = prof ? profile_ticks() : 0.0;
-                        const float* t = layers[l]->thresh.empty() ? (tz[l].empty() ? nullptr : tz[l].data())
-                                                                   : layers[l]->thresh.data();
-                        for (int& q = packed_rows[l]; q < need; ++q) {
-                            uint64_t* dst = packed[l].data() + (static_cast<int64_t>(q + al.pad) * al.wp + al.pad) * al.wd;
-                            const float* src = l == 0 ? xin + static_cast<int64_t>(q) * al.w * al.cin : row_of(l - 1, q);
-                            if (isa == ISA_AVX512) pack_rows_avx512(src, t, dst, al.w, al.cin, al.wd);
-                            else pack_rows_portable(src, t, dst, al.w, al.cin, al.wd);
-                        }
-                        if (has_ds) {  // the downsample's row first: it is this row's residual
-                            d[l].out = base_for(dsrow[l].get(), r, rowsz[l]);
-                            conv_row(d[l], r);
-                            al.epi.res = d[l].out;
-                        } else if (layers[l]->residual_is_input) {
-                            const float* res = l == 0 ? xin + static_cast<int64_t>(r) * al.w * al.cin : row_of(l - 1, r);
-                            al.epi.res = base_for(res, r, rowsz[l]);
-                        } else {
-                            al.epi.res = nullptr;
-                        }
-                        al.out = l + 1 < nl ? base_for(row_of(l, r), r, rowsz[l]) : oimg;
-                        conv_row(al, r);
-                        ++done[l];
-                        if (prof) secs[l] += profile_ticks() - t0;
-                    }
-                }
-            }
-            if (prof) {
-#pragma omp critical
-                for (int l = 0; l < nl; ++l) prof[l] += secs[l];
-            }
-        }
-    }
-    return out;
-}
-
 // ---------------------------------------------------------------------------------------------- float ops
 // Real conv weights: (k*k*cin, cout) in (kh, kw, cin) row order, columns padded to a multiple of 16.
 // For 5 <= k <= 15 and a small cin (the stem) also the 2-D Winograd F(3,4) form used by stride-2 convs (see
@@ -821,6 +644,372 @@ static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool
 // Optional max pooling fused after a real conv: (k, stride, pad, ceil_mode).
 using PoolSpec = std::tuple<int, int, int, bool>;
 
+// The 2-D Winograd stride-2 conv (see kernels.h) of one image at a time, on demand: conv rows come in tiles of three
+// (3s .. 3s + 2) from column-transformed padded rows [6s, 6s + span), kept in a ring; with a max pool, conv rows go
+// to a ring of pk + 2 rows and each pooled row is made as soon as its window is complete. Neither the padded input
+// nor the full conv output is stored. One per thread (its scratch buffers); start() begins an image.
+struct WinoRows {
+    const FConvArgs& a;  // weights, epilogue (a residual is indexed by image n), a.out for unpooled rows
+    const WinoPlan& pl;
+    const int h, w, pad, isa;
+    const bool nchw;
+    const int pk, ps, pp, pwo;  // the fused max pool (pk == 0: none)
+    const int nq, nring, ncring;
+    const int64_t tsz, rowsz;
+    // Scratch buffers, each written before it is read: left uninitialised.
+    std::unique_ptr<float[]> tring, t2, scratch, cring;
+    std::vector<const float*> rowptrs;
+    const Wino2Args wa;
+    const float* img = nullptr;
+    int64_t n = 0;
+    int tnext = 0, next = 0;  // next padded input row to transform, next conv row to compute
+
+    WinoRows(const FConvArgs& a_, const FConvWeights& fw, int h_, int w_, int pad_, bool nchw_, int isa_, int pk_,
+             int ps_, int pp_, int pwo_)
+        : a(a_), pl(fw.plan), h(h_), w(w_), pad(pad_), isa(isa_), nchw(nchw_), pk(pk_), ps(ps_), pp(pp_), pwo(pwo_),
+          nq((a_.wo + kWinoM - 1) / kWinoM), nring(fw.plan.span + 2 * kWinoM), ncring(pk_ + kWinoM - 1),
+          tsz(wino_row_floats(fw.plan, nq)), rowsz(static_cast<int64_t>(a_.wo) * a_.cout),
+          tring(new float[static_cast<size_t>(nring) * tsz]), t2(new float[static_cast<size_t>(pl.nterms) * tsz]),
+          scratch(new float[static_cast<size_t>(wino_scratch_floats(pl, nq))]),
+          cring(new float[pk_ ? static_cast<size_t>(ncring) * rowsz : 1]),
+          rowptrs(static_cast<size_t>(2 * kWinoM * ((a_.ho + kWinoM - 1) / kWinoM) + pl.span)),
+          wa{fw.wino2.data(), t2.get(), nq, fw.plan} {}
+
+    void start(const float* image, int64_t idx) {
+        img = image;
+        n = idx;
+        tnext = next = 0;
+    }
+
+    // Conv rows 3s .. 3s + 2 into dst[0..2] (null past the output).
+    void tile(int s3, float* const* dst) {
+        const int r0 = 2 * kWinoM * s3, r1 = r0 + pl.span;
+        tnext = std::max(tnext, r0);
+        for (; tnext < r1; ++tnext) {
+            float* d = tring.get() + (tnext % nring) * tsz;
+            if (isa == ISA_AVX512) wino_transform_row_avx512(pl, img, nchw, h, w, pad, tnext, nq, d, scratch.get());
+            else if (isa == ISA_AVX2) wino_transform_row_avx2(pl, img, nchw, h, w, pad, tnext, nq, d, scratch.get());
+            else wino_transform_row(pl, img, nchw, h, w, pad, tnext, nq, d, scratch.get());
+        }
+        for (int r = r0; r < r1; ++r) rowptrs[r] = tring.get() + (r % nring) * tsz;
+        if (isa == ISA_AVX512) {
+            wino2_tile_transform_avx512(pl, nq, s3, rowptrs.data(), t2.get());
+            wino2_rows_avx512(a, wa, n, s3, dst);
+        } else if (isa == ISA_AVX2) {
+            wino2_tile_transform_avx2(pl, nq, s3, rowptrs.data(), t2.get());
+            wino2_rows_avx2(a, wa, n, s3, dst);
+        } else {
+            wino2_tile_transform(pl, nq, s3, [&](int r) { return rowptrs[r]; }, t2.get());
+            wino2_rows_generic(a, wa, n, s3, dst);
+        }
+    }
+
+    // Conv rows [b0, b1) (b0 a multiple of three) into the output a.out.
+    void rows(int b0, int b1) {
+        float* dst[kWinoM];
+        for (int s3 = b0 / kWinoM; kWinoM * s3 < b1; ++s3) {
+            for (int e = 0; e < kWinoM; ++e) {
+                const int r = kWinoM * s3 + e;
+                dst[e] = r < a.ho ? a.out + (n * a.ho + r) * rowsz : nullptr;
+            }
+            tile(s3, dst);
+        }
+    }
+
+    // Pooled row ph (pwo x cout floats) into dst. Rows of one image must come in increasing order.
+    void pooled_row(int ph, float* dst) {
+        const int h0 = ph * ps - pp;
+        const int hs = std::max(h0, 0), he = std::min(h0 + pk, a.ho);
+        next = std::max(next, hs);
+        float* cdst[kWinoM];
+        while (next < he) {
+            const int s3 = next / kWinoM;
+            for (int e = 0; e < kWinoM; ++e) {
+                const int r = kWinoM * s3 + e;
+                cdst[e] = r < a.ho ? cring.get() + (r % ncring) * rowsz : nullptr;
+            }
+            tile(s3, cdst);
+            next = kWinoM * s3 + kWinoM;
+        }
+        const float* prow[64];
+        for (int r = hs; r < he; ++r) prow[r - hs] = cring.get() + (r % ncring) * rowsz;
+        const int nr = std::max(he - hs, 0);
+        if (isa == ISA_AVX512) maxpool_rows_avx512(prow, nr, dst, a.wo, a.cout, pk, ps, pp, pwo);
+        else if (isa == ISA_AVX2) maxpool_rows_avx2(prow, nr, dst, a.wo, a.cout, pk, ps, pp, pwo);
+        else maxpool_rows_generic(prow, nr, dst, a.wo, a.cout, pk, ps, pp, pwo);
+    }
+};
+
+// The real stride-2 conv + max pool (a ResNet stem, with its epilogue) feeding a binary_chain: its pooled rows are
+// made one at a time (WinoRows) just before the first layer packs them, so they never go to memory.
+struct ChainStem {
+    py::object wref;  // keeps the weights alive
+    const FConvWeights* fw = nullptr;
+    int pad = 0;
+    PoolSpec pool;
+    bool nchw = true;
+    std::vector<float> scale, bias, slope, shift_in, shift_out;  // empty: absent
+    bool act_first = false;
+    std::optional<std::pair<float, float>> clamp;
+};
+
+static ChainStem* make_chain_stem(py::object weights, int pad, PoolSpec pool, bool nchw, const std::optional<F32>& scale,
+                                  const std::optional<F32>& bias, const std::optional<F32>& slope,
+                                  const std::optional<F32>& shift_in, const std::optional<F32>& shift_out,
+                                  bool act_first, std::optional<std::pair<float, float>> clamp) {
+    auto st = std::make_unique<ChainStem>();
+    st->fw = weights.cast<const FConvWeights*>();
+    st->wref = std::move(weights);
+    require(!st->fw->wino2.empty(),
+            "chain stem: the conv must have the Winograd form (5 <= k <= 15, small k * cin), run at stride 2");
+    require(pad >= 0, "chain stem: bad pad");
+    const auto [pk, ps, pp, pceil] = pool;
+    (void)pceil;
+    require(pk >= 1 && pk <= 64 && ps >= 1 && pp >= 0 && 2 * pp <= pk, "chain stem: bad pool kernel/stride/padding");
+    st->pad = pad;
+    st->pool = pool;
+    st->nchw = nchw;
+    const int64_t co = st->fw->cout;
+    st->scale = opt_copy(scale, co, "scale");
+    st->bias = opt_copy(bias, co, "bias");
+    st->slope = opt_copy(slope, co, "slope");
+    st->shift_in = opt_copy(shift_in, co, "shift_in");
+    st->shift_out = opt_copy(shift_out, co, "shift_out");
+    require(!st->slope.empty() || (st->shift_in.empty() && st->shift_out.empty()), "shift_in/shift_out need slope");
+    st->act_first = act_first;
+    st->clamp = clamp;
+    require(!clamp || clamp->first <= clamp->second, "clamp: lo must be <= hi");
+    return st.release();
+}
+
+// A cheap timestamp for the per-layer profile of binary_chain (called twice per row, so a system call would cost as
+// much as a small layer's row): the TSC on x86, else the steady clock, in arbitrary units.
+static double profile_ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+    return static_cast<double>(__rdtsc());
+#else
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+
+static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
+                        std::optional<py::array_t<double, py::array::c_style>> profile, const ChainStem* stem) {
+    require(!layers.empty(), "binary_chain: no layers");
+    const int nl = static_cast<int>(layers.size());
+    double* prof = nullptr;
+    if (profile) {
+        require(profile->ndim() == 1 && profile->shape(0) == static_cast<py::ssize_t>(nl + (stem ? 1 : 0)),
+                stem ? "binary_chain: profile must be a float64 array with one entry per layer, then the stem's"
+                     : "binary_chain: profile must be a float64 array with one entry per layer");
+        prof = profile->mutable_data();
+    }
+    const int64_t n = x.shape(0);
+    // With a stem, x is the image batch and the first layer reads the stem's pooled rows as they are made.
+    FConvArgs sa{};
+    EpiHolder sepi;
+    int sh = 0, sw = 0, spho = 0, spwo = 0;
+    if (stem) {
+        const FConvWeights& fw = *stem->fw;
+        require(x.ndim() == 4 && x.shape(stem->nchw ? 1 : 3) == fw.cin,
+                stem->nchw ? "binary_chain: x must be NCHW with the stem's input channels"
+                           : "binary_chain: x must be NHWC with the stem's input channels");
+        sh = static_cast<int>(x.shape(stem->nchw ? 2 : 1));
+        sw = static_cast<int>(x.shape(stem->nchw ? 3 : 2));
+        sa.w = fw.w.data();
+        sa.kdim = fw.k * fw.k * fw.cin;
+        sa.cout = fw.cout;
+        sa.cout_pad = fw.cout_pad;
+        sa.ho = out_size(sh, fw.k, 2, stem->pad, false);
+        sa.wo = out_size(sw, fw.k, 2, stem->pad, false);
+        require(sa.ho > 0 && sa.wo > 0, "binary_chain: the stem's kernel is larger than the padded input");
+        const auto [pk, ps, pp, pceil] = stem->pool;
+        spho = out_size(sa.ho, pk, ps, pp, pceil);
+        spwo = out_size(sa.wo, pk, ps, pp, pceil);
+        require(spho > 0 && spwo > 0, "binary_chain: the stem's pool window is larger than its padded conv output");
+        auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+        make_epilogue_ptrs(sepi, fw.cout, ptr(stem->scale), ptr(stem->bias), ptr(stem->slope), ptr(stem->shift_in),
+                           ptr(stem->shift_out), stem->act_first, stem->clamp);
+        sa.epi = sepi.e;
+    } else {
+        require(x.ndim() == 4, "binary_chain: x must be NHWC (4-D)");
+    }
+    // Per layer: the kernel arguments (batch of one image; x / out / res set per row), epilogues, geometry.
+    std::vector<BConvArgs> args(nl), dargs(nl);
+    std::vector<EpiHolder> epis(nl), depis(nl);
+    std::vector<std::vector<float>> tz(nl);
+    int h = stem ? spho : static_cast<int>(x.shape(1)), w = stem ? spwo : static_cast<int>(x.shape(2));
+    int64_t c = stem ? stem->fw->cout : x.shape(3);
+    require(h > 0 && w > 0, "binary_chain: empty input");
+    auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+    for (int l = 0; l < nl; ++l) {
+        const BChainLayer& L = *layers[l];
+        require(L.w->cin == c, "binary_chain: layer " + std::to_string(l) + " expects " + std::to_string(L.w->cin) +
+                                   " channels, gets " + std::to_string(c));
+        make_epilogue_ptrs(epis[l], L.w->cout, ptr(L.scale), ptr(L.bias), ptr(L.slope), ptr(L.shift_in),
+                           ptr(L.shift_out), L.act_first, L.clamp);
+        BConvArgs& a = args[l];
+        a.n = 1;
+        a.h = h;
+        a.w = w;
+        a.k = L.w->k;
+        a.stride = L.stride;
+        a.pad = L.pad;
+        a.pad_value = L.pad_value;
+        a.ho = out_size(h, a.k, a.stride, a.pad, false);
+        a.wo = out_size(w, a.k, a.stride, a.pad, false);
+        require(a.ho > 0 && a.wo > 0, "binary_chain: layer " + std::to_string(l) + ": kernel larger than its input");
+        require(!L.residual_is_input || (a.ho == h && a.wo == w), "binary_chain: residual shape mismatch");
+        a.hp = h + 2 * a.pad;
+        a.wp = w + 2 * a.pad;
+        a.wd = L.w->wd;
+        a.cin = L.w->cin;
+        a.cout = L.w->cout;
+        a.wblk = L.w->blk.data();
+        a.wsum = L.w->wsum.data();
+        a.epi = epis[l].e;
+        if (L.ds) {
+            require(out_size(h, 1, a.stride, 0, false) == a.ho && out_size(w, 1, a.stride, 0, false) == a.wo,
+                    "binary_chain: layer " + std::to_string(l) + ": the downsample's output shape must match");
+            make_epilogue_ptrs(depis[l], L.w->cout, ptr(L.ds_scale), ptr(L.ds_bias), nullptr, nullptr, nullptr, false,
+                               std::nullopt);
+            BConvArgs& d = dargs[l];
+            d = a;
+            d.k = 1;
+            d.pad = 0;
+            d.wblk = L.ds->blk.data();
+            d.wsum = L.ds->wsum.data();
+            d.epi = depis[l].e;
+        }
+        if (L.thresh.empty() && L.w->cin % 64 != 0) tz[l].assign(L.w->cin, 0.f);
+        h = a.ho;
+        w = a.wo;
+        c = a.cout;
+    }
+    const int hl = h, wl = w;  // the last layer's output
+    F32 out({n, static_cast<int64_t>(hl), static_cast<int64_t>(wl), c});
+    float* outp = out.mutable_data();
+    const float* xs = x.data();
+    const int isa = current_isa();
+    const int64_t xin_img = stem ? static_cast<int64_t>(sh) * sw * stem->fw->cin
+                                 : static_cast<int64_t>(args[0].h) * args[0].w * args[0].cin;
+    {
+        py::gil_scoped_release nogil;
+#pragma omp parallel
+        {
+            // Per thread, one image at a time: each layer's packed input, each intermediate output in a ring of
+            // rows (the rows its consumer still needs; the last layer writes to out), a downsample row.
+            // Rings and downsample rows are written before they are read: left uninitialised (no zeroing pass).
+            std::vector<std::vector<uint64_t>> packed(nl);
+            std::vector<std::unique_ptr<float[]>> ring(nl - 1), dsrow(nl);
+            std::vector<int> nring(nl - 1);
+            std::vector<int64_t> rowsz(nl);
+            for (int l = 0; l < nl; ++l) {
+                packed[l].assign(static_cast<size_t>(args[l].hp) * args[l].wp * args[l].wd, 0);
+                rowsz[l] = static_cast<int64_t>(args[l].wo) * args[l].cout;
+                if (layers[l]->ds) dsrow[l].reset(new float[static_cast<size_t>(rowsz[l])]);
+            }
+            for (int l = 0; l + 1 < nl; ++l) {
+                nring[l] = args[l + 1].k + 2 * args[l + 1].stride + 2;
+                ring[l].reset(new float[static_cast<size_t>(nring[l]) * rowsz[l]]);
+            }
+            std::vector<BConvArgs> a(args), d(dargs);
+            std::vector<int> packed_rows(nl), done(nl);
+            std::vector<double> secs(prof ? nl + 1 : 0, 0.0);
+            auto row_of = [&](int l, int q) { return ring[l].get() + (q % nring[l]) * rowsz[l]; };
+            // The stem's pooled rows (the first layer's input) in a ring like the other layers' outputs: a row is
+            // made just before the first layer packs it, and still there when that layer adds it as residual.
+            std::unique_ptr<WinoRows> wr;
+            std::unique_ptr<float[]> sring;
+            const int nsring = args[0].k + 2 * args[0].stride + 2;
+            const int64_t srowsz = static_cast<int64_t>(args[0].w) * args[0].cin;
+            if (stem) {
+                const auto [pk, ps, pp, pceil] = stem->pool;
+                wr = std::make_unique<WinoRows>(sa, *stem->fw, sh, sw, stem->pad, stem->nchw, isa, pk, ps, pp, spwo);
+                sring.reset(new float[static_cast<size_t>(nsring) * srowsz]);
+            }
+            auto input_row = [&](const float* xin, int q) {
+                return stem ? sring.get() + (q % nsring) * srowsz : xin + static_cast<int64_t>(q) * args[0].w * args[0].cin;
+            };
+            // The kernels address output / residual row oh at base + oh * row size: the base that puts it at p.
+            auto base_for = [](const float* p, int oh, int64_t rs) {
+                return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(p) -
+                                                static_cast<uintptr_t>(oh) * static_cast<uintptr_t>(rs) * sizeof(float));
+            };
+            auto conv_row = [&](const BConvArgs& al, int r) {
+                const int nblk = (al.cout + OCB - 1) / OCB;
+                for (int ob = 0; ob < nblk; ++ob) {
+                    if (isa == ISA_AVX512) bconv_row_avx512(al, 0, r, ob);
+                    else if (isa == ISA_AVX2) bconv_row_avx2(al, 0, r, ob);
+                    else bconv_row_portable(al, 0, r, ob);
+                }
+            };
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < n; ++i) {
+                const float* xin = xs + i * xin_img;
+                if (stem) wr->start(xin, 0);
+                float* oimg = outp + i * static_cast<int64_t>(hl) * wl * c;
+                for (int l = 0; l < nl; ++l) {
+                    a[l].x = packed[l].data();
+                    d[l].x = packed[l].data() + (static_cast<int64_t>(a[l].pad) * a[l].wp + a[l].pad) * a[l].wd;
+                    packed_rows[l] = done[l] = 0;
+                }
+                // Sweep the layers, one row each per sweep when its input rows exist and the ring slot it writes is
+                // free (its consumer has packed, and no longer needs as residual, the row that was there).
+                while (done[nl - 1] < hl) {
+                    for (int l = 0; l < nl; ++l) {
+                        BConvArgs& al = a[l];
+                        const int r = done[l];
+                        if (r >= al.ho) continue;
+                        const bool has_ds = layers[l]->ds != nullptr;
+                        const int need = std::min(al.h, std::max(r * al.stride - al.pad + al.k,
+                                                                 has_ds ? r * al.stride + 1 : 0));
+                        if (l > 0 && done[l - 1] < need) continue;
+                        if (l + 1 < nl) {
+                            int low = packed_rows[l + 1];
+                            if (layers[l + 1]->residual_is_input) low = std::min(low, done[l + 1]);
+                            if (r >= low + nring[l]) continue;
+                        }
+                        const double t0 = prof ? profile_ticks() : 0.0;
+                        const float* t = layers[l]->thresh.empty() ? (tz[l].empty() ? nullptr : tz[l].data())
+                                                                   : layers[l]->thresh.data();
+                        for (int& q = packed_rows[l]; q < need; ++q) {
+                            uint64_t* dst = packed[l].data() + (static_cast<int64_t>(q + al.pad) * al.wp + al.pad) * al.wd;
+                            const float* src = l == 0 ? input_row(xin, q) : row_of(l - 1, q);
+                            if (l == 0 && stem) {
+                                const double s0 = prof ? profile_ticks() : 0.0;
+                                wr->pooled_row(q, sring.get() + (q % nsring) * srowsz);
+                                if (prof) secs[nl] += profile_ticks() - s0;
+                            }
+                            if (isa == ISA_AVX512) pack_rows_avx512(src, t, dst, al.w, al.cin, al.wd);
+                            else pack_rows_portable(src, t, dst, al.w, al.cin, al.wd);
+                        }
+                        if (has_ds) {  // the downsample's row first: it is this row's residual
+                            d[l].out = base_for(dsrow[l].get(), r, rowsz[l]);
+                            conv_row(d[l], r);
+                            al.epi.res = d[l].out;
+                        } else if (layers[l]->residual_is_input) {
+                            const float* res = l == 0 ? input_row(xin, r) : row_of(l - 1, r);
+                            al.epi.res = base_for(res, r, rowsz[l]);
+                        } else {
+                            al.epi.res = nullptr;
+                        }
+                        al.out = l + 1 < nl ? base_for(row_of(l, r), r, rowsz[l]) : oimg;
+                        conv_row(al, r);
+                        ++done[l];
+                        if (prof) secs[l] += profile_ticks() - t0;  // the stem's share is taken out below
+                    }
+                }
+            }
+            if (prof) {
+                if (stem) secs[0] -= secs[nl];  // the stem's rows were made inside the first layer's sections
+#pragma omp critical
+                for (int l = 0; l < nl + (stem ? 1 : 0); ++l) prof[l] += secs[l];
+            }
+        }
+    }
+    return out;
+}
+
 static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pad, const std::optional<F32>& scale,
                         const std::optional<F32>& bias, const std::optional<F32>& residual,
                         const std::optional<F32>& slope, const std::optional<F32>& shift_in,
@@ -868,14 +1057,6 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     a.out = out.mutable_data();
     const float* xs = x.data();
     if (wino) {
-        // 2-D Winograd (see kernels.h): conv rows come in tiles of three (3s .. 3s + 2) from column-transformed
-        // padded rows [6s, 6s + span), kept in a ring; with the fused pool, conv rows go to a ring of pk + 2 rows
-        // and are pooled as soon as a window is complete. Neither the padded input nor the full conv output is
-        // stored.
-        constexpr int M = kWinoM;
-        const WinoPlan& pl = fw.plan;
-        const int nq = (a.wo + M - 1) / M;
-        const int64_t tsz = wino_row_floats(pl, nq);  // one column-transformed input row
         const int64_t img = static_cast<int64_t>(c) * h * w;
         const int nth = get_num_threads_impl();
         const int orows = pool ? pho : a.ho;  // rows of the op's output
@@ -883,85 +1064,22 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
         // are at least as many images as threads.
         const int bands = n >= nth ? 1 : std::min<int>(orows, static_cast<int>((nth + n - 1) / n));
         int band = (orows + bands - 1) / bands;
-        if (!pool) band = (band + M - 1) / M * M;
-        const int64_t rowsz = static_cast<int64_t>(a.wo) * a.cout;
-        const int nring = pl.span + 2 * M, ncring = pk + M - 1;
-        const int ntiles = (a.ho + M - 1) / M;
+        if (!pool) band = (band + kWinoM - 1) / kWinoM * kWinoM;
         {
             py::gil_scoped_release nogil;
 #pragma omp parallel
             {
-                // Scratch buffers, each written before it is read: left uninitialised.
-                std::unique_ptr<float[]> tring(new float[static_cast<size_t>(nring) * tsz]);
-                std::unique_ptr<float[]> t2(new float[static_cast<size_t>(pl.nterms) * tsz]);
-                std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(wino_scratch_floats(pl, nq))]);
-                std::unique_ptr<float[]> cring(new float[pool ? static_cast<size_t>(ncring) * rowsz : 1]);
-                std::vector<const float*> rowptrs(static_cast<size_t>(2 * M * ntiles + pl.span));
-                const float* prow[64];
-                const Wino2Args wa{fw.wino2.data(), t2.get(), nq, pl};
-                int tnext = 0;  // next padded input row to transform
-                // Conv rows 3s .. 3s + 2 into dst[0..2] (null past the output).
-                auto conv_tile = [&](int64_t i, int s3, float* const* dst) {
-                    const int r0 = 2 * M * s3, r1 = r0 + pl.span;
-                    tnext = std::max(tnext, r0);
-                    for (; tnext < r1; ++tnext) {
-                        float* d = tring.get() + (tnext % nring) * tsz;
-                        if (isa == ISA_AVX512)
-                            wino_transform_row_avx512(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
-                        else if (isa == ISA_AVX2)
-                            wino_transform_row_avx2(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
-                        else
-                            wino_transform_row(pl, xs + i * img, nchw, h, w, pad, tnext, nq, d, scratch.get());
-                    }
-                    for (int r = r0; r < r1; ++r) rowptrs[r] = tring.get() + (r % nring) * tsz;
-                    if (isa == ISA_AVX512) {
-                        wino2_tile_transform_avx512(pl, nq, s3, rowptrs.data(), t2.get());
-                        wino2_rows_avx512(a, wa, i, s3, dst);
-                    } else if (isa == ISA_AVX2) {
-                        wino2_tile_transform_avx2(pl, nq, s3, rowptrs.data(), t2.get());
-                        wino2_rows_avx2(a, wa, i, s3, dst);
-                    } else {
-                        wino2_tile_transform(pl, nq, s3, [&](int r) { return rowptrs[r]; }, t2.get());
-                        wino2_rows_generic(a, wa, i, s3, dst);
-                    }
-                };
+                WinoRows wr(a, fw, h, w, pad, nchw, isa, pk, ps, pp, pwo);
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t un = 0; un < n * bands; ++un) {
                     const int64_t i = un / bands;
                     const int b0 = static_cast<int>(un % bands) * band, b1 = std::min(orows, b0 + band);
-                    tnext = 0;
-                    float* dst[M];
+                    wr.start(xs + i * img, i);
                     if (!pool) {
-                        for (int s3 = b0 / M; M * s3 < b1; ++s3) {
-                            for (int e = 0; e < M; ++e)
-                                dst[e] = M * s3 + e < a.ho ? a.out + (i * a.ho + M * s3 + e) * rowsz : nullptr;
-                            conv_tile(i, s3, dst);
-                        }
+                        wr.rows(b0, b1);
                         continue;
                     }
-                    int next = 0;  // next conv row to compute
-                    for (int ph = b0; ph < b1; ++ph) {
-                        const int h0 = ph * ps - pp;
-                        const int hs = std::max(h0, 0), he = std::min(h0 + pk, a.ho);
-                        next = std::max(next, hs);
-                        while (next < he) {
-                            const int s3 = next / M;
-                            for (int e = 0; e < M; ++e) {
-                                const int r = M * s3 + e;
-                                dst[e] = r < a.ho ? cring.get() + (r % ncring) * rowsz : nullptr;
-                            }
-                            conv_tile(i, s3, dst);
-                            next = M * s3 + M;
-                        }
-                        for (int r = hs; r < he; ++r) prow[r - hs] = cring.get() + (r % ncring) * rowsz;
-                        float* pdst = a.out + ((i * pho + ph) * pwo) * a.cout;
-                        if (isa == ISA_AVX512)
-                            maxpool_rows_avx512(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
-                        else if (isa == ISA_AVX2)
-                            maxpool_rows_avx2(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
-                        else
-                            maxpool_rows_generic(prow, std::max(he - hs, 0), pdst, a.wo, a.cout, pk, ps, pp, pwo);
-                    }
+                    for (int ph = b0; ph < b1; ++ph) wr.pooled_row(ph, a.out + ((i * pho + ph) * pwo) * a.cout);
                 }
             }
         }
@@ -1272,11 +1390,23 @@ PYBIND11_MODULE(_engine, m) {
              "One layer of binary_chain: a binary conv and its epilogue (the arguments of binary_conv2d_fused); "
              "the residual is the layer's own input (residual_is_input: stride 1, k = 2 pad + 1), the fused "
              "downsample's output (ds_*), or none.");
+    py::class_<ChainStem>(m, "ChainStem")
+        .def(py::init(&make_chain_stem), py::arg("weights"), py::arg("pad"), py::arg("pool"), py::arg("nchw"),
+             py::arg("scale") = py::none(), py::arg("bias") = py::none(), py::arg("slope") = py::none(),
+             py::arg("shift_in") = py::none(), py::arg("shift_out") = py::none(), py::arg("act_first") = false,
+             py::arg("clamp") = py::none(),
+             "The stride-2 real conv + max pool feeding binary_chain's first layer (the arguments of conv2d_float "
+             "with stride 2 and pool; the conv must have the Winograd form).");
     m.def("binary_chain", &binary_chain, py::arg("x"), py::arg("layers"), py::arg("profile") = py::none(),
+          py::arg("stem") = py::none(),
           "Runs binary conv layers one after another on NHWC float32 x (each reads the previous one's output) as a "
-          "row wavefront per image; the same values as calling binary_conv2d_fused layer by layer. With profile "
-          "(float64, one entry per layer), adds the time each layer's rows take (packing, conv, epilogue) to it, "
-          "in arbitrary units (TSC ticks on x86): use the shares.");
+          "row wavefront per image; the same values as calling binary_conv2d_fused layer by layer. With a stem "
+          "(ChainStem), x is the image batch and the first layer reads the stem's pooled rows as they are made: the "
+          "same values as conv2d_float(x, ..., pool=...) then the chain. With profile (float64, one entry per "
+          "layer, then one for the stem if any), adds the time each layer's rows take (packing, conv, epilogue) to "
+          "it, in arbitrary units (TSC ticks on x86): use the shares.");
+    m.def("has_winograd", [](const FConvWeights& fw) { return !fw.wino2.empty(); }, py::arg("weights"),
+          "Whether a real conv's weights have the 2-D Winograd form (5 <= k <= 15, small k * cin), used at stride 2.");
     py::class_<FConvWeights>(m, "FConvWeights")
         .def(py::init(&make_fweights), py::arg("wmat"), py::arg("cin"), py::arg("k"))
         .def_readonly("cout", &FConvWeights::cout)
