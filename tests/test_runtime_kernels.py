@@ -117,19 +117,22 @@ def test_epilogue_matches_numpy(act_first):
 def test_conv2d_float_matches_torch_and_isas_agree():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
-    for cin, cout, k, s, p, h, w in ((3, 8, 7, 2, 3, 17, 11), (5, 70, 1, 2, 0, 7, 9), (4, 33, 3, 1, 1, 5, 6)):
+    for cin, cout, k, s, p, h, w in ((3, 8, 7, 2, 3, 17, 11), (5, 70, 1, 2, 0, 7, 9), (4, 33, 3, 1, 1, 5, 6),
+                                     (64, 128, 1, 1, 0, 4, 9), (40, 80, 1, 1, 0, 3, 7)):  # 1x1: rows read in place
         x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
         wt = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
         ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt), stride=s, padding=p).numpy()
         fw = ops.real_conv_weights(wt.transpose(0, 2, 3, 1))
         xn = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         res = rng.standard_normal(ref.transpose(0, 2, 3, 1).shape).astype(np.float32)
+        scale = rng.random(cout).astype(np.float32)
         outs = []
         for isa in ISAS:
             _engine.set_isa(isa)
             got = ops.conv2d_float(xn, fw, s, p)
             np.testing.assert_allclose(got.transpose(0, 3, 1, 2), ref, rtol=1e-4, atol=1e-4)
-            outs.append(ops.conv2d_float(xn, fw, s, p, bias=np.ones(cout, np.float32), residual=res,
+            outs.append(ops.conv2d_float(xn, fw, s, p, scale=scale,
+                                         bias=np.ones(cout, np.float32), residual=res,
                                          slope=np.full(cout, 0.1, np.float32)))
         for o in outs[1:]:
             np.testing.assert_array_equal(o, outs[0])
