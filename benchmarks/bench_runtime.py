@@ -33,16 +33,19 @@ def _median_time(fn, reps: int, warmup: int = 1) -> float:
 
 
 def _median_times_interleaved(fns: dict, reps: int) -> dict:
-    """Median time of each callable, run round-robin (one call of each per round, after one warm-up round) so that
-    a slow spell of this shared machine hits every system alike and the ratios stay fair. Each call starts after a
-    pause that lets the previous system's worker threads stop spinning (ONNX Runtime and OpenMP pools spin-wait
-    after a run; with 2 cores a spinning thread would take a core from the next system)."""
+    """Median time of each callable, run round-robin (one timed call of each per round, after one warm-up round) so
+    that a slow spell of this shared machine hits every system alike and the ratios stay fair. Each system's turn
+    starts after a pause that lets the previous system's worker threads stop spinning (ONNX Runtime and OpenMP pools
+    spin-wait after a run; with 2 cores a spinning thread would take a core from the next system), then one untimed
+    call, then the timed one: steady state, as in a stream of inferences (a lone call after the pause also times
+    the caches refilling and the clock ramping up after idle, up to 20% of a 3 ms call)."""
     for fn in fns.values():
         fn()
     ts: dict = {k: [] for k in fns}
     for _ in range(reps):
         for k, fn in fns.items():
             time.sleep(0.2)
+            fn()
             t0 = _CLOCK()
             fn()
             ts[k].append(_CLOCK() - t0)
