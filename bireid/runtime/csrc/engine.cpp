@@ -495,6 +495,36 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
     return out;
 }
 
+static std::vector<float> opt_copy(const std::optional<F32>& a, int64_t n, const char* name) {
+    const float* p = opt_vec(a, n, name);
+    return p ? std::vector<float>(p, p + n) : std::vector<float>();
+}
+
+// An epilogue's per-channel arguments, copied (empty: absent), for ops built once and run many times.
+struct OwnedEpilogue {
+    std::vector<float> scale, bias, slope, shift_in, shift_out;
+    bool act_first = false;
+    std::optional<std::pair<float, float>> clamp;
+
+    void set(int64_t co, const std::optional<F32>& scale_, const std::optional<F32>& bias_,
+             const std::optional<F32>& slope_, const std::optional<F32>& shift_in_,
+             const std::optional<F32>& shift_out_, bool act_first_, std::optional<std::pair<float, float>> clamp_) {
+        scale = opt_copy(scale_, co, "scale");
+        bias = opt_copy(bias_, co, "bias");
+        slope = opt_copy(slope_, co, "slope");
+        shift_in = opt_copy(shift_in_, co, "shift_in");
+        shift_out = opt_copy(shift_out_, co, "shift_out");
+        require(!slope.empty() || (shift_in.empty() && shift_out.empty()), "shift_in/shift_out need slope");
+        act_first = act_first_;
+        clamp = clamp_;
+        require(!clamp || clamp->first <= clamp->second, "clamp: lo must be <= hi");
+    }
+    void make(EpiHolder& h, int64_t co) const {
+        auto p = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+        make_epilogue_ptrs(h, co, p(scale), p(bias), p(slope), p(shift_in), p(shift_out), act_first, clamp);
+    }
+};
+
 // A chain of binary convs, each reading the previous one's output, run as a row wavefront per image: a layer's row
 // is computed as soon as the rows it needs exist, so every layer's input is still in cache when it is packed and
 // added, and intermediate outputs live in small rings of rows. A layer's residual is its own input (a stride-1
@@ -507,15 +537,9 @@ struct BChainLayer {
     int stride = 1, pad = 0, pad_value = 1;
     bool residual_is_input = false;
     std::vector<float> thresh;  // empty: threshold 0
-    std::vector<float> scale, bias, slope, shift_in, shift_out, ds_scale, ds_bias;  // empty: absent
-    bool act_first = false;
-    std::optional<std::pair<float, float>> clamp;
+    OwnedEpilogue epi;
+    std::vector<float> ds_scale, ds_bias;  // empty: absent
 };
-
-static std::vector<float> opt_copy(const std::optional<F32>& a, int64_t n, const char* name) {
-    const float* p = opt_vec(a, n, name);
-    return p ? std::vector<float>(p, p + n) : std::vector<float>();
-}
 
 static BChainLayer* make_chain_layer(py::object weights, int stride, int pad, int pad_value, bool residual_is_input,
                                      const std::optional<F32>& thresh, const std::optional<F32>& scale,
@@ -543,17 +567,9 @@ static BChainLayer* make_chain_layer(py::object weights, int stride, int pad, in
     l->residual_is_input = residual_is_input;
     const int64_t co = l->w->cout;
     l->thresh = opt_copy(thresh, l->w->cin, "thresh");
-    l->scale = opt_copy(scale, co, "scale");
-    l->bias = opt_copy(bias, co, "bias");
-    l->slope = opt_copy(slope, co, "slope");
-    l->shift_in = opt_copy(shift_in, co, "shift_in");
-    l->shift_out = opt_copy(shift_out, co, "shift_out");
+    l->epi.set(co, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     l->ds_scale = opt_copy(ds_scale, co, "ds_scale");
     l->ds_bias = opt_copy(ds_bias, co, "ds_bias");
-    require(!l->slope.empty() || (l->shift_in.empty() && l->shift_out.empty()), "shift_in/shift_out need slope");
-    l->act_first = act_first;
-    l->clamp = clamp;
-    require(!clamp || clamp->first <= clamp->second, "clamp: lo must be <= hi");
     return l.release();
 }
 
@@ -748,9 +764,7 @@ struct ChainStem {
     int pad = 0;
     PoolSpec pool;
     bool nchw = true;
-    std::vector<float> scale, bias, slope, shift_in, shift_out;  // empty: absent
-    bool act_first = false;
-    std::optional<std::pair<float, float>> clamp;
+    OwnedEpilogue epi;
 };
 
 static ChainStem* make_chain_stem(py::object weights, int pad, PoolSpec pool, bool nchw, const std::optional<F32>& scale,
@@ -769,16 +783,7 @@ static ChainStem* make_chain_stem(py::object weights, int pad, PoolSpec pool, bo
     st->pad = pad;
     st->pool = pool;
     st->nchw = nchw;
-    const int64_t co = st->fw->cout;
-    st->scale = opt_copy(scale, co, "scale");
-    st->bias = opt_copy(bias, co, "bias");
-    st->slope = opt_copy(slope, co, "slope");
-    st->shift_in = opt_copy(shift_in, co, "shift_in");
-    st->shift_out = opt_copy(shift_out, co, "shift_out");
-    require(!st->slope.empty() || (st->shift_in.empty() && st->shift_out.empty()), "shift_in/shift_out need slope");
-    st->act_first = act_first;
-    st->clamp = clamp;
-    require(!clamp || clamp->first <= clamp->second, "clamp: lo must be <= hi");
+    st->epi.set(st->fw->cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     return st.release();
 }
 
@@ -826,9 +831,7 @@ static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& lay
         spho = out_size(sa.ho, pk, ps, pp, pceil);
         spwo = out_size(sa.wo, pk, ps, pp, pceil);
         require(spho > 0 && spwo > 0, "binary_chain: the stem's pool window is larger than its padded conv output");
-        auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
-        make_epilogue_ptrs(sepi, fw.cout, ptr(stem->scale), ptr(stem->bias), ptr(stem->slope), ptr(stem->shift_in),
-                           ptr(stem->shift_out), stem->act_first, stem->clamp);
+        stem->epi.make(sepi, fw.cout);
         sa.epi = sepi.e;
     } else {
         require(x.ndim() == 4, "binary_chain: x must be NHWC (4-D)");
@@ -845,8 +848,7 @@ static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& lay
         const BChainLayer& L = *layers[l];
         require(L.w->cin == c, "binary_chain: layer " + std::to_string(l) + " expects " + std::to_string(L.w->cin) +
                                    " channels, gets " + std::to_string(c));
-        make_epilogue_ptrs(epis[l], L.w->cout, ptr(L.scale), ptr(L.bias), ptr(L.slope), ptr(L.shift_in),
-                           ptr(L.shift_out), L.act_first, L.clamp);
+        L.epi.make(epis[l], L.w->cout);
         BConvArgs& a = args[l];
         a.n = 1;
         a.h = h;
