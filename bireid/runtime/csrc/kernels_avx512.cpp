@@ -313,8 +313,8 @@ inline void out3(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m
 
 // One pass of the 2-D kernel: the accumulators M[RA][CA][p] (6 column accumulators x PB tiles) of row accumulator
 // RA for one block of tiles and 16 channels, transformed along the columns (Y[RA][e] = out3 of M[RA][0..5]) and
-// stored to m[e][p][16] (p with stride kWinoQB). NC > 0: the plan has
-// NC chunks of CN0, CN1 products (compile-time loops); NC == 0: any plan.
+// stored to m[e][p][16] (p with stride kWinoQB). NC > 0: the plan has NC chunks of CN0, CN1 products
+// (compile-time loops); NC == 0: any plan.
 template <int PB, int NC, int CN0, int CN1>
 inline void w2pass(const Wino2Args& wa, int ra, int qb, const float* ub, float* m) {
     constexpr int B = kWinoQB, N = kWinoN;
