@@ -1038,7 +1038,11 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     const int isa = current_isa();
     // Stride 2, k >= 5, small Cin (the stem): 2-D Winograd F(3,4) on every ISA (same bits on all).
     const bool wino = stride == 2 && !fw.wino2.empty();
-    const bool direct = !wino && isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= kSmallKC;
+    // A 1x1 stride-1 conv of an NHWC tensor is one matrix product over all its pixels (consecutive in memory):
+    // no im2col copy, and long runs of pixels for the register tiles (a 16x8 map's rows of 8 pixels left a
+    // 2-pixel tail tile per row).
+    const bool pointwise = !wino && k == 1 && stride == 1 && pad == 0 && !nchw && !pool;
+    const bool direct = !wino && !pointwise && isa == ISA_AVX512 && static_cast<int64_t>(k) * c <= kSmallKC;
     int pk = 0, ps = 0, pp = 0, pho = 0, pwo = 0;
     if (pool) {
         bool pceil = false;
@@ -1084,6 +1088,26 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                     for (int ph = b0; ph < b1; ++ph) wr.pooled_row(ph, a.out + ((i * pho + ph) * pwo) * a.cout);
                 }
             }
+        }
+        return out;
+    }
+    if (pointwise) {
+        const int64_t npix = n * h * w;
+        constexpr int64_t kBlock = 96;  // pixels per work unit (16 register tiles of 6)
+        const int64_t nblk = (npix + kBlock - 1) / kBlock;
+        py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t b = 0; b < nblk; ++b) {
+            const int64_t p0 = b * kBlock, len = std::min(kBlock, npix - p0);
+            FConvArgs ab = a;  // the block as one output row of len pixels of image 0
+            ab.ho = 1;
+            ab.wo = static_cast<int>(len);
+            ab.out = a.out + p0 * a.cout;
+            if (a.epi.res) ab.epi.res = a.epi.res + p0 * a.cout;
+            const float* rows = xs + p0 * c;
+            if (isa == ISA_AVX512) fconv_row_avx512(ab, rows, 0, 0);
+            else if (isa == ISA_AVX2) fconv_row_avx2(ab, rows, 0, 0);
+            else fconv_row_portable(ab, rows, 0, 0);
         }
         return out;
     }
