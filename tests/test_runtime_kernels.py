@@ -216,3 +216,28 @@ def test_residual_of_the_wrong_shape_is_refused_by_every_conv():
     for name, call in calls.items():
         with pytest.raises(ValueError, match=f"{name}: residual must match the output shape"):
             call()
+
+
+def test_thread_count_is_the_engines_own():
+    """The engine's thread count is its own, per calling thread: PyTorch (which shares the OpenMP runtime and
+    resets that runtime's thread count when it runs) and other threads leave it alone."""
+    import threading
+
+    torch = pytest.importorskip("torch")
+    before = _engine.get_num_threads()
+    try:
+        _engine.set_num_threads(2)
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        (torch.randn(256, 256) @ torch.randn(256, 256)).sum()
+        torch.set_num_threads(torch_threads)
+        assert _engine.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: (_engine.set_num_threads(3), seen.append(_engine.get_num_threads())))
+        t.start()
+        t.join()
+        assert seen == [3] and _engine.get_num_threads() == 2
+        with pytest.raises(ValueError, match="num_threads"):
+            _engine.set_num_threads(0)
+    finally:
+        _engine.set_num_threads(before)

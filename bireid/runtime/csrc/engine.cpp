@@ -153,9 +153,13 @@ static void set_isa(const std::string& name) {
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
+// The engine's thread count, per calling thread (0: never set, the OpenMP default), passed to every parallel
+// region. Kept apart from the OpenMP runtime's own setting: other libraries that share the runtime in one process
+// (PyTorch) reset that one.
+static thread_local int t_threads = 0;
 static int get_num_threads_impl() {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return t_threads > 0 ? t_threads : omp_get_max_threads();
 #else
     return 1;
 #endif
@@ -253,7 +257,7 @@ static U64 pack_activations(const F32& x, const std::optional<F32>& thresh, int 
     {
         py::gil_scoped_release nogil;
         std::memset(d, 0, sizeof(uint64_t) * n * hp * wp * wd);  // the border: +1 bits
-#pragma omp parallel for collapse(2) schedule(static) if (n * h * w * c > (1 << 18))
+#pragma omp parallel for num_threads(get_num_threads_impl()) collapse(2) schedule(static) if (n * h * w * c > (1 << 18))
         for (int64_t i = 0; i < n; ++i)
             for (int r = 0; r < h; ++r) {
                 const float* src = xs + ((i * h + r) * w) * c;
@@ -342,7 +346,7 @@ static F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int 
     {
         py::gil_scoped_release nogil;
         // Dynamic scheduling: on a shared machine a descheduled thread must not stall the others at the barrier.
-#pragma omp parallel for collapse(2) schedule(dynamic, 4)
+#pragma omp parallel for num_threads(get_num_threads_impl()) collapse(2) schedule(dynamic, 4)
         for (int64_t r = 0; r < rows; ++r)
             for (int ob = 0; ob < nblk; ++ob) {
                 const int64_t n = r / a.ho;
@@ -462,7 +466,7 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
         };
         auto conv_row = [&](int64_t i, int oh, int ob) { conv_row_of(a, i, oh, ob); };
         if (n >= get_num_threads_impl()) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(get_num_threads_impl()) schedule(dynamic, 1)
             for (int64_t i = 0; i < n; ++i) {
                 int next = 0;  // first packed row not yet packed
                 for (int oh = 0; oh < a.ho; ++oh) {
@@ -475,7 +479,7 @@ static F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride,
                 }
             }
         } else {
-#pragma omp parallel
+#pragma omp parallel num_threads(get_num_threads_impl())
             {
 #pragma omp for collapse(2) schedule(static)
                 for (int64_t i = 0; i < n; ++i)
@@ -767,7 +771,8 @@ struct ChainStem {
     OwnedEpilogue epi;
 };
 
-static ChainStem* make_chain_stem(py::object weights, int pad, PoolSpec pool, bool nchw, const std::optional<F32>& scale,
+static ChainStem* make_chain_stem(py::object weights, int pad, PoolSpec pool, bool nchw,
+                                  const std::optional<F32>& scale,
                                   const std::optional<F32>& bias, const std::optional<F32>& slope,
                                   const std::optional<F32>& shift_in, const std::optional<F32>& shift_out,
                                   bool act_first, std::optional<std::pair<float, float>> clamp) {
@@ -896,7 +901,7 @@ static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& lay
                                  : static_cast<int64_t>(args[0].h) * args[0].w * args[0].cin;
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel
+#pragma omp parallel num_threads(get_num_threads_impl())
         {
             // Per thread, one image at a time: each layer's packed input, each intermediate output in a ring of
             // rows (the rows its consumer still needs; the last layer writes to out), a downsample row.
@@ -930,7 +935,8 @@ static F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& lay
                 sring.reset(new float[static_cast<size_t>(nsring) * srowsz]);
             }
             auto input_row = [&](const float* xin, int q) {
-                return stem ? sring.get() + (q % nsring) * srowsz : xin + static_cast<int64_t>(q) * args[0].w * args[0].cin;
+                return stem ? sring.get() + (q % nsring) * srowsz
+                            : xin + static_cast<int64_t>(q) * args[0].w * args[0].cin;
             };
             // The kernels address output / residual row oh at base + oh * row size: the base that puts it at p.
             auto base_for = [](const float* p, int oh, int64_t rs) {
@@ -1073,7 +1079,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
         if (!pool) band = (band + kWinoM - 1) / kWinoM * kWinoM;
         {
             py::gil_scoped_release nogil;
-#pragma omp parallel
+#pragma omp parallel num_threads(get_num_threads_impl())
             {
                 WinoRows wr(a, fw, h, w, pad, nchw, isa, pk, ps, pp, pwo);
 #pragma omp for schedule(dynamic, 1)
@@ -1096,7 +1102,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
         constexpr int64_t kBlock = 96;  // pixels per work unit (16 register tiles of 6)
         const int64_t nblk = (npix + kBlock - 1) / kBlock;
         py::gil_scoped_release nogil;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(get_num_threads_impl()) schedule(dynamic, 1)
         for (int64_t b = 0; b < nblk; ++b) {
             const int64_t p0 = b * kBlock, len = std::min(kBlock, npix - p0);
             FConvArgs ab = a;  // the block as one output row of len pixels of image 0
@@ -1119,7 +1125,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
         {
         py::gil_scoped_release nogil;
         std::vector<float> xpad(static_cast<size_t>(n * img), 0.f);
-#pragma omp parallel
+#pragma omp parallel num_threads(get_num_threads_impl())
         {
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n * h; ++i) {
@@ -1183,7 +1189,7 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
     }
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel
+#pragma omp parallel num_threads(get_num_threads_impl())
         {
             // Each thread im2cols one output row at a time into a small buffer that stays in cache.
             std::vector<float> cols(static_cast<size_t>(a.wo) * a.kdim);
@@ -1235,7 +1241,7 @@ static F32 im2col(const F32& x, int k, int stride, int pad) {
     const float* xs = x.data();
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(get_num_threads_impl()) collapse(2) schedule(static)
         for (int64_t i = 0; i < n; ++i)
             for (int oh = 0; oh < ho; ++oh)
                 for (int ow = 0; ow < wo; ++ow) {
@@ -1271,7 +1277,7 @@ static F32 epilogue_inplace(F32 y, const std::optional<F32>& scale, const std::o
     float* d = y.mutable_data();
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel for schedule(static) if (total > (1 << 16))
+#pragma omp parallel for num_threads(get_num_threads_impl()) schedule(static) if (total > (1 << 16))
         for (int64_t i = 0; i < total / c; ++i)
             epilogue_store(e, 0, static_cast<int>(c), [&](int j) { return d[i * c + j]; },
                            e.res ? e.res + i * c : nullptr, d + i * c);
@@ -1294,7 +1300,7 @@ static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool
     if (is_max && isa == ISA_AVX512 && k <= 64) {  // the vector kernel takes at most 64 window rows
         {
             py::gil_scoped_release nogil;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(get_num_threads_impl()) collapse(2) schedule(static)
             for (int64_t i = 0; i < n; ++i)
                 for (int oh = 0; oh < ho; ++oh)
                     maxpool_row_avx512(xs + i * h * w * c, d + (i * ho + oh) * wo * c, h, w, c, k, stride, pad, oh,
@@ -1304,7 +1310,7 @@ static F32 pool2d(const F32& x, int k, int stride, int pad, bool ceil_mode, bool
     }
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(get_num_threads_impl()) collapse(2) schedule(static)
         for (int64_t i = 0; i < n; ++i)
             for (int oh = 0; oh < ho; ++oh) {
                 std::vector<float> acc(c);
@@ -1347,7 +1353,7 @@ static F32 global_avg_pool(const F32& x) {
     const float* xs = x.data();
     {
         py::gil_scoped_release nogil;
-#pragma omp parallel for schedule(static) if (n * hw * c > (1 << 18))
+#pragma omp parallel for num_threads(get_num_threads_impl()) schedule(static) if (n * hw * c > (1 << 18))
         for (int64_t i = 0; i < n; ++i) {
             std::vector<double> acc(static_cast<size_t>(c), 0.0);
             const float* p = xs + i * hw * c;
@@ -1359,19 +1365,11 @@ static F32 global_avg_pool(const F32& x) {
     return out;
 }
 
-static int get_num_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+static int get_num_threads() { return get_num_threads_impl(); }
 
 static void set_num_threads(int n) {
     require(n >= 1, "num_threads must be >= 1");
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
+    t_threads = n;
 }
 
 PYBIND11_MODULE(_engine, m) {
