@@ -1379,8 +1379,11 @@ PYBIND11_MODULE(_engine, m) {
     m.def("get_isa", []() { return std::string(isa_name(current_isa())); },
           "Instruction set in use (BIREID_RUNTIME_ISA or the best this CPU supports).");
     m.def("set_isa", &set_isa, py::arg("name"));
-    m.def("get_num_threads", &get_num_threads);
-    m.def("set_num_threads", &set_num_threads, py::arg("n"));
+    m.def("get_num_threads", &get_num_threads,
+          "Threads the engine's ops use when called from this thread (set_num_threads, else OpenMP's default).");
+    m.def("set_num_threads", &set_num_threads, py::arg("n"),
+          "Threads the engine's ops use when called from this thread; its own setting, which other libraries "
+          "sharing the OpenMP runtime (PyTorch) do not change.");
     m.def("pack_activations", &pack_activations, py::arg("x"), py::arg("thresh") = py::none(), py::arg("pad") = 0,
           "sign(x - thresh) of NHWC float32 -> packed bits (N, H+2p, W+2p, ceil(C/64)) uint64; bit set = -1.");
     py::class_<BConvWeights>(m, "BConvWeights")
