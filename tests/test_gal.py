@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
+import yaml
 
 import bireid
 from bireid.config import Config
@@ -386,10 +387,24 @@ def test_ablate_runs_each_variant_and_seed_with_its_config_and_formats_the_table
     again = ablate.run_ablation(base, ["bireal"], [0, 1], tmp_path / "runs", train_fn=_fake_train(calls),
                                 log=lambda s: None)
     assert len(calls) == 6 and [r["rank1"] for r in again["bireal"]] == [0.5, 0.51]
+    # A run saved before a config key existed (the key absent from its config.yaml) is the same run: the key's
+    # default is what it ran with.
+    saved = tmp_path / "runs" / "bireal" / "seed0" / "config.yaml"
+    doc = yaml.safe_load(saved.read_text())
+    assert doc["data"].pop("synth_seed") == base.data.synth_seed
+    saved.write_text(yaml.safe_dump(doc))
+    again = ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
+                                log=lambda s: None)
+    assert len(calls) == 6 and again["bireal"][0]["rank1"] == 0.5
     base.train.epochs = 4  # a different budget must not silently reuse the old runs
-    with pytest.raises(Exception, match="different configuration"):
+    with pytest.raises(Exception, match=r"different configuration \(train\.epochs: 3 vs 4\)"):
         ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
                             log=lambda s: None)
+    saved.write_text("data: [not, a, mapping]\n")  # unreadable: reported, never overwritten
+    with pytest.raises(Exception, match="cannot be read"):
+        ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
+                            log=lambda s: None)
+    assert saved.read_text() == "data: [not, a, mapping]\n"
 
 
 def test_ablate_section_is_created_replaced_and_appended(tmp_path):

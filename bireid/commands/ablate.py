@@ -144,20 +144,23 @@ def run_config(base: Config, variant: Variant, seed: int, runs_dir: Path) -> Con
     return cfg
 
 
-def _same_config(folder: Path, cfg: Config) -> bool:
-    saved = folder / "config.yaml"
-    if not saved.is_file():
-        return False
+def _config_differences(folder: Path, cfg: Config) -> list[str]:
+    """How the run saved in ``folder`` differs from ``cfg`` ("key: saved vs wanted"; empty: the same run).
+
+    The saved config is read through the current Config, so a key added to bireid after the run was saved takes
+    its default (the behaviour the run had) instead of making every older run look different."""
     try:
-        old = yaml.safe_load(saved.read_text())
-    except yaml.YAMLError:
-        return False
+        old = load_yaml(folder / "config.yaml").to_dict()
+    except ConfigError as e:
+        return [f"its config.yaml cannot be read ({e})"]
     mine = cfg.to_dict()
-    # resume is a per-invocation flag, not part of what the run is
-    for d in (old, mine):
-        if isinstance(d, dict) and isinstance(d.get("train"), dict):
-            d["train"].pop("resume", None)
-    return old == mine
+    diffs = []
+    for sec in sorted(set(old) | set(mine)):
+        a, b = old.get(sec, {}), mine.get(sec, {})
+        for key in sorted(set(a) | set(b)):
+            if key != "resume" and a.get(key) != b.get(key):  # resume: a per-invocation flag, not the run
+                diffs.append(f"{sec}.{key}: {a.get(key)!r} vs {b.get(key)!r}")
+    return diffs
 
 
 def run_one(cfg: Config, train_fn: Callable[[Config], dict]) -> dict[str, Any]:
@@ -165,9 +168,11 @@ def run_one(cfg: Config, train_fn: Callable[[Config], dict]) -> dict[str, Any]:
     folder = Path(cfg.train.output_dir)
     done = folder / "results.json"
     if folder.exists() and (done.exists() or (folder / "last.safetensors").exists()):
-        if not _same_config(folder, cfg):
-            raise UserError(f"{folder} holds a run with a different configuration; choose another --runs-dir or "
-                            "remove that folder")
+        diffs = _config_differences(folder, cfg)
+        if diffs:
+            shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+            raise UserError(f"{folder} holds a run with a different configuration ({shown}); choose another "
+                            "--runs-dir or remove that folder")
         if done.exists():
             try:
                 return json.loads(done.read_text())
