@@ -1125,7 +1125,8 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
         {
         py::gil_scoped_release nogil;
         std::vector<float> xpad(static_cast<size_t>(n * img), 0.f);
-#pragma omp parallel num_threads(get_num_threads_impl())
+        const int nth = get_num_threads_impl();  // read here: inside the region it is per thread
+#pragma omp parallel num_threads(nth)
         {
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n * h; ++i) {
@@ -1151,7 +1152,6 @@ static F32 conv2d_float(const F32& x, const FConvWeights& fw, int stride, int pa
                 // output never goes to memory. Work units are bands of pooled rows (one per image when there are
                 // enough images; a band recomputes at most pk - ps conv rows of its neighbour).
                 const int64_t rowsz = static_cast<int64_t>(a.wo) * a.cout;
-                const int nth = get_num_threads_impl();
                 const int bands = n >= nth ? 1 : std::min<int>(pho, static_cast<int>((nth + n - 1) / n));
                 const int band = (pho + bands - 1) / bands;
                 std::vector<float> ring(static_cast<size_t>(pk) * rowsz);
