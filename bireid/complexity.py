@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .nn.conv import BinaryConv2d
+from .nn import is_binary_conv
 
 
 @dataclass
@@ -137,10 +137,6 @@ class ComplexityReport:
         return "\n".join(lines)
 
 
-def _is_binary(m: nn.Module) -> bool:
-    return isinstance(m, BinaryConv2d) and m.binarize_acts and m.binarize_weights
-
-
 def count_complexity(model: nn.Module, input_size: tuple[int, int] = (256, 128), batch: int = 1,
                      include_bn: bool = False, in_channels: int = 3) -> ComplexityReport:
     """Run one forward pass of a ``(batch, in_channels, H, W)`` zero tensor through ``model`` (in eval mode,
@@ -163,7 +159,7 @@ def count_complexity(model: nn.Module, input_size: tuple[int, int] = (256, 128),
             for p in m.parameters(recurse=False):
                 params += p.numel()
                 counted_params.add(id(p))
-        binary = _is_binary(m)
+        binary = is_binary_conv(m, fully=True)
         if isinstance(m, nn.Conv2d):
             cout, hout, wout = out.shape[1], out.shape[2], out.shape[3]
             kh, kw = m.kernel_size

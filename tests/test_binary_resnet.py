@@ -6,8 +6,7 @@ import torch.nn as nn
 
 from bireid.methods import init_from_state
 from bireid.modeling import create_backbone, create_model, list_backbones
-from bireid.modeling.backbones.binary_resnet import PooledConv2d
-from bireid.nn import BinaryConv2d, LearnedScale, RPReLU, RSign
+from bireid.nn import BinaryConv2d, LearnedScale, PooledConv2d, RPReLU, RSign
 
 torch.set_num_threads(1)
 

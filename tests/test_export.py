@@ -94,6 +94,27 @@ def test_unsupported_op_is_named(tmp_path):
     assert not (tmp_path / "odd.bnn").exists()
 
 
+def test_pooled_conv_is_recognised_by_type_not_by_attribute(tmp_path):
+    """A conv subclass that merely carries a ``pool_stride`` attribute computes something else (here: no pooling
+    at all) and must be refused, not exported as a pooled conv."""
+    class Lookalike(nn.Conv2d):
+        def __init__(self):
+            super().__init__(3, 4, 1, bias=False)
+            self.pool_stride = 2  # an attribute only: forward() does not pool
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = Lookalike()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(self.conv(x)).flatten(1)
+
+    with pytest.raises(ExportError, match="conv subclass Lookalike is not supported"):
+        export_bnn(Net(), tmp_path / "look.bnn", input_size=(8, 8))
+
+
 def test_input_shape_checked(tmp_path):
     model = _randomize(ReIDModel(binary_resnet18(width=16), num_classes=3), 4)
     export_bnn(model, tmp_path / "m.bnn", input_size=(32, 16))

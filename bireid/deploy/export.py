@@ -20,7 +20,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..nn import BinaryConv2d, RPReLU
+from ..nn import BinaryConv2d, PooledConv2d, RPReLU, is_binary_conv
 from ..runtime.format import write_bnn
 from ..runtime.ops import pack_weight_signs
 
@@ -136,16 +136,16 @@ class _Builder:
         s = _square(m.stride, "stride", name)
         p = _square(m.padding, "padding", name)
         src = x
-        pool_stride = getattr(m, "pool_stride", None)  # bireid's PooledConv2d: avg-pool, then a 1x1 conv
-        if pool_stride is not None and pool_stride > 1:
-            src = f"{out}__pool"
-            self.emit("avgpool", [x], src, self.chan[x], 4, k=pool_stride, stride=pool_stride, pad=0,
-                      ceil_mode=True, count_include_pad=False)
-        elif pool_stride is None and type(m) not in (nn.Conv2d, BinaryConv2d):
+        if type(m) is PooledConv2d:  # avg-pool, then a 1x1 conv
+            if m.pool_stride > 1:
+                src = f"{out}__pool"
+                self.emit("avgpool", [x], src, self.chan[x], 4, k=m.pool_stride, stride=m.pool_stride, pad=0,
+                          ceil_mode=True, count_include_pad=False)
+        elif type(m) not in (nn.Conv2d, BinaryConv2d):
             raise ExportError(f"{name}: conv subclass {type(m).__name__} is not supported")
         attrs: dict[str, Any] = dict(cin=m.in_channels, cout=m.out_channels, k=k, stride=s, pad=p)
         scale = None
-        if isinstance(m, BinaryConv2d) and m.binarize_acts and m.binarize_weights:
+        if is_binary_conv(m, fully=True):
             w = m.binary_weight().detach().cpu()
             if not torch.all(w.abs() == 1):
                 raise ExportError(f"{name}: binary_weight() is not +-1")
@@ -154,11 +154,11 @@ class _Builder:
             thr = getattr(m.act_binarizer, "threshold", None)
             attrs.update(binary=True, pad_value=int(m.pad_value), thresh=_np(thr),
                          wbits=pack_weight_signs((w < 0).permute(0, 2, 3, 1).numpy()))
-        elif isinstance(m, BinaryConv2d) and m.binarize_acts:
+        elif is_binary_conv(m) and m.binarize_acts:
             raise ExportError(f"{name}: binary activations with real weights (binarize_weights=False) cannot be "
                               "exported; finish the binary-weight training step first")
         else:
-            w = m.effective_weight() if isinstance(m, BinaryConv2d) else m.weight
+            w = m.effective_weight() if is_binary_conv(m) else m.weight
             attrs.update(binary=False, weight=_np(w).transpose(0, 2, 3, 1))
         self.emit("conv", [src], out, m.out_channels, 4, **attrs)
         bias = _np(m.bias) if m.bias is not None else None

@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..config import Config, ConfigError
 from ..modeling import create_model
 from ..modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
+from ..nn import is_binary_conv
 from .checkpoint import (
     CheckpointError,
     atomic_write,
@@ -98,17 +99,10 @@ def build_datasets(cfg: Config):
     return train_ds, eval_ds
 
 
-def _is_binary_conv(m: nn.Module) -> bool:
-    return hasattr(m, "binary_weight") and isinstance(m, nn.Conv2d)
-
-
 def build_param_groups(model: nn.Module, cfg: Config) -> list[dict]:
     """Separate rates as the paper describes: latent binary weights, scale factors alpha, and the rest."""
     o = cfg.optim
-    binary_w: list[nn.Parameter] = []
-    for m in model.modules():
-        if _is_binary_conv(m):
-            binary_w.append(m.weight)
+    binary_w = [m.weight for m in model.modules() if is_binary_conv(m)]
     bw_ids = {id(p) for p in binary_w}
     alpha, other, weights = [], [], []
     for name, p in model.named_parameters():

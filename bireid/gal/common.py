@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..config import ConfigError
+from ..nn import is_binary_conv
 
 # Key under which the discriminator optimizer's per-parameter state is stored in state_dict() (flat tensors,
 # so safetensors checkpoints hold it without pickling): "<prefix>disc_optimizer.<param index>.<name>".
@@ -33,17 +34,11 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def find_scaled_binary_convs(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Binary convs (``binary_weight()`` + ``weight_scale()``, see docs/ARCHITECTURE.md) that have a scale.
-
-    Duck-typed on the BinaryConv2d contract so any conv honouring it qualifies; convs whose
-    ``weight_scale()`` is None (no alpha to reconstruct with) are left out.
-    """
+    """Binary convs (``bireid.nn.is_binary_conv``) that have a scale: convs whose ``weight_scale()`` is None
+    (no alpha to reconstruct with) are left out."""
     out = []
     for name, m in unwrap(model).named_modules():
-        if not (callable(getattr(m, "binary_weight", None)) and callable(getattr(m, "weight_scale", None))):
-            continue
-        w = getattr(m, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.dim() != 4:
+        if not is_binary_conv(m):
             continue
         with torch.no_grad():
             if m.weight_scale() is None:

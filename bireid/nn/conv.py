@@ -99,9 +99,18 @@ class BinaryConv2d(nn.Conv2d):
                 f"pad_value={self.pad_value}")
 
 
+def is_binary_conv(m: nn.Module, *, fully: bool = False) -> bool:
+    """Whether ``m`` is a 1-bit convolution (a ``BinaryConv2d``: its weight is a latent binary weight).
+
+    ``fully=True`` asks whether it computes in 1 bit right now, i.e. binarizes both its activations and its
+    weights: binary in the accounting and deployment sense (a two-step schedule switches one side off).
+    """
+    return isinstance(m, BinaryConv2d) and (not fully or (m.binarize_acts and m.binarize_weights))
+
+
 def binary_convs(model: nn.Module) -> list[tuple[str, BinaryConv2d]]:
     """All ``BinaryConv2d`` modules of a model, with their qualified names."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, BinaryConv2d)]
+    return [(n, m) for n, m in model.named_modules() if is_binary_conv(m)]
 
 
 def set_binarization(model: nn.Module, acts: bool | None = None, weights: bool | None = None) -> int:

@@ -22,7 +22,7 @@ The stem (conv7x7 + BN + ReLU/PReLU + maxpool) is real-valued; the first binary 
 Downsampling (``downsample``):
 - ``'binary'``: ``BinaryConv2d(1x1, stride s) + BN`` (BiRe-ID's accounting: the 1x1 convs are binary);
 - ``'real'``: ``AvgPool2d(s)`` then a real 1x1 conv + BN (Bi-Real's). The pooling is folded into the conv
-  module (:class:`PooledConv2d`) so that ``downsample.0.weight`` keeps the real ResNet's name.
+  module (``bireid.nn.PooledConv2d``) so that ``downsample.0.weight`` keeps the real ResNet's name.
 
 Names (``stem.0``, ``stages.i.j.conv1/bn1/conv2/bn2[/conv3/bn3]/downsample.0/.1``) match
 ``bireid.modeling.backbones.resnet``, so a trained real checkpoint initialises a binary model by name+shape
@@ -35,29 +35,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...nn import BinaryConv2d, make_activation
+from ...nn import BinaryConv2d, PooledConv2d, make_activation
 from ...nn.scaling import ScalingSpec
 from ..registry import register_backbone
 from .resnet import StagedBackbone, build_stages
-
-
-class PooledConv2d(nn.Conv2d):
-    """``AvgPool2d(stride, ceil_mode=True)`` followed by a stride-1 real conv (Bi-Real's real downsample).
-
-    ``ceil_mode`` keeps the output size equal to the strided 3x3 conv's, ceil(H / s), for odd sizes too.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, pool_stride: int) -> None:
-        super().__init__(in_channels, out_channels, 1, 1, 0, bias=False)
-        self.pool_stride = pool_stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pool_stride > 1:
-            x = F.avg_pool2d(x, self.pool_stride, self.pool_stride, ceil_mode=True, count_include_pad=False)
-        return super().forward(x)
-
-    def extra_repr(self) -> str:
-        return f"avgpool {self.pool_stride}, " + super().extra_repr()
 
 
 class _Opts:
