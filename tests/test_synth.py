@@ -164,7 +164,7 @@ def test_interrupted_run_leaves_no_half_set(tmp_path: Path, monkeypatch: pytest.
     ensure_synthetic(root, **SMALL)
     before = _files(root)
     calls = {"n": 0}
-    real = synth._Renderer.image
+    real = synth.render._Renderer.image
 
     def flaky(self, *a, **kw):
         calls["n"] += 1
@@ -172,7 +172,7 @@ def test_interrupted_run_leaves_no_half_set(tmp_path: Path, monkeypatch: pytest.
             raise KeyboardInterrupt
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(synth._Renderer, "image", flaky)
+    monkeypatch.setattr(synth.render._Renderer, "image", flaky)
     with pytest.raises(KeyboardInterrupt):
         ensure_synthetic(root, **{**SMALL, "seed": 9})
     assert _files(root) == before, "the previous complete set is left as it was"
@@ -190,7 +190,7 @@ def test_stale_partial_folders_of_dead_runs_are_removed(tmp_path: Path) -> None:
     if dead == 0:  # a child that exits at once: its pid is no longer alive afterwards
         os._exit(0)
     os.waitpid(dead, 0)
-    (stale / synth._PARTIAL_MARKER).write_text(json.dumps({"host": os.uname().nodename, "pid": dead}))
+    (stale / synth.store._PARTIAL_MARKER).write_text(json.dumps({"host": os.uname().nodename, "pid": dead}))
     foreign = tmp_path / ".set.partial-foreign"  # no marker: not ours, never touched
     foreign.mkdir()
     old = tmp_path / ".set.old-cut"  # a replaced set whose removal was cut short
