@@ -29,10 +29,9 @@ def main() -> None:
     import torch
 
     from bireid.config import Config
-    from bireid.engine.checkpoint import model_kwargs
     from bireid.engine.trainer import build_optimizer, build_param_groups
+    from bireid.factory import create_model, model_kwargs
     from bireid.methods import get_method
-    from bireid.modeling import create_model
     from bireid.modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 
     torch.set_num_threads(args.threads)

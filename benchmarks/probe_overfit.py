@@ -23,7 +23,7 @@ def main() -> None:
 
     from bireid.config import Config
     from bireid.data import build_dataset, build_transforms, load_image
-    from bireid.modeling import create_model
+    from bireid.factory import create_model
     from bireid.modeling.losses import cross_entropy_label_smooth
 
     torch.set_num_threads(1)

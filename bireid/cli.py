@@ -23,7 +23,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [UserError, ConfigError, FileNotFoundError, NotADirectoryError,
                                         PermissionError, IsADirectoryError]
     for mod, name in (("bireid.data", "DatasetError"), ("bireid.data", "BadImageError"),
-                      ("bireid.engine.checkpoint", "CheckpointError"), ("bireid.runtime", "FormatError"),
+                      ("bireid.checkpoint", "CheckpointError"), ("bireid.runtime", "FormatError"),
                       ("bireid.deploy.export", "ExportError"), ("bireid.deploy", "ImageError")):
         try:
             types.append(getattr(importlib.import_module(mod), name))

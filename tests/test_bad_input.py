@@ -399,8 +399,8 @@ def test_eval_checkpoint_of_another_method(capsys, tmp_path, good_run):
     """A checkpoint whose weights come from a Bi-Real model while its config says 'real'."""
     import torch
 
-    from bireid.engine.checkpoint import model_kwargs, read_checkpoint, save_checkpoint
-    from bireid.modeling import create_model
+    from bireid.checkpoint import read_checkpoint, save_checkpoint
+    from bireid.factory import create_model, model_kwargs
 
     _, meta, _ = read_checkpoint(good_run / "model.safetensors")
     from bireid.config import from_dict, set_key
@@ -628,7 +628,7 @@ def test_separate_process_exit_code_and_stderr(tmp_path, market_copy):
 def test_same_seed_and_config_give_bit_identical_weights_on_cpu(capsys, tmp_path, tiny_synth):
     """The claim of docs/bad-input.md: on CPU, the same seed + config reproduce the run bit for bit (here
     with the method that draws the most random numbers: bireid's GAL discriminators sample filters)."""
-    from bireid.engine.checkpoint import read_checkpoint
+    from bireid.checkpoint import read_checkpoint
 
     states = []
     for name in ("a", "b"):

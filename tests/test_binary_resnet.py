@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from bireid.factory import create_model
 from bireid.methods import init_from_state
-from bireid.modeling import create_backbone, create_model, list_backbones
+from bireid.modeling import create_backbone, list_backbones
 from bireid.nn import BinaryConv2d, LearnedScale, PooledConv2d, RPReLU, RSign
 
 torch.set_num_threads(1)

@@ -5,16 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from bireid.checkpoint import CheckpointError, check_state_compatible, read_checkpoint, save_checkpoint
 from bireid.config import Config
-from bireid.engine.checkpoint import (
-    CheckpointError,
-    check_state_compatible,
-    init_from_checkpoint,
-    load_model,
-    read_checkpoint,
-    save_checkpoint,
-)
-from bireid.modeling import create_model
+from bireid.factory import create_model, init_from_checkpoint, load_model
 
 
 def small_model(arch="resnet18", classes=5):

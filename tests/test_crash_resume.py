@@ -9,7 +9,7 @@ import time
 
 from helpers import tiny_config
 
-from bireid.engine.checkpoint import read_checkpoint
+from bireid.checkpoint import read_checkpoint
 
 
 def test_sigkill_mid_epoch_then_resume(tiny_synth, tmp_path):

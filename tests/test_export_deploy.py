@@ -155,11 +155,10 @@ def test_extract_and_search_commands(bnn_model, images, tmp_path, capsys):
 
 
 def test_export_command_from_checkpoint(tmp_path, capsys):
-    pytest.importorskip("bireid.engine.checkpoint")
+    from bireid.checkpoint import save_checkpoint
     from bireid.cli import main
     from bireid.config import Config, set_key
-    from bireid.engine.checkpoint import model_kwargs, save_checkpoint
-    from bireid.modeling import create_model
+    from bireid.factory import create_model, model_kwargs
 
     cfg = Config()
     set_key(cfg, "model.method", "bireal")

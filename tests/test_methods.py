@@ -7,9 +7,9 @@ import torch.nn.functional as F
 
 import bireid.gal
 from bireid.config import Config
+from bireid.factory import create_model
 from bireid.methods import DistillationLoss, get_method, list_methods
 from bireid.methods import distill as distill_mod
-from bireid.modeling import create_model
 from bireid.nn import BinaryConv2d, LearnedScale, MeanAbsScale, NoScale, RPReLU, RSign, SignSTE
 
 torch.set_num_threads(1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bireid.data import build_dataset, build_transforms, load_image
-from bireid.modeling import create_model
+from bireid.factory import create_model
 from bireid.modeling.losses import cross_entropy_label_smooth
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from helpers import tiny_config
 
+from bireid.checkpoint import read_checkpoint
 from bireid.config import ConfigError
-from bireid.engine.checkpoint import read_checkpoint
 from bireid.engine.trainer import TrainingDiverged, lr_factor, train
 
 

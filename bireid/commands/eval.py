@@ -28,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..config import ConfigError, set_key, validate
-    from ..engine.checkpoint import load_model
-    from ..engine.distributed import DistInfo
+    from ..distributed import DistInfo
     from ..engine.trainer import build_datasets, evaluate_model, resolve_device
     from ..evaluation import format_results
+    from ..factory import load_model
 
     device = resolve_device(args.device)
     model, cfg = load_model(args.checkpoint, device)

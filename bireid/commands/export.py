@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UserError
     from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from ..deploy.export import ExportError, export_bnn
-    from ..engine.checkpoint import load_model
+    from ..factory import load_model
 
     out = Path(args.out)
     if out.is_dir():

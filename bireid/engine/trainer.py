@@ -29,26 +29,20 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..checkpoint import CheckpointError, atomic_write, check_state_compatible, read_checkpoint, save_checkpoint
 from ..config import Config, ConfigError
-from ..modeling import create_model
-from ..modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
-from ..nn import is_binary_conv
-from .checkpoint import (
-    CheckpointError,
-    atomic_write,
-    init_from_checkpoint,
-    model_kwargs,
-    read_checkpoint,
-    save_checkpoint,
-)
-from .distributed import (
+from ..distributed import (
     DistInfo,
     all_reduce_mean,
     broadcast_module,
     cleanup_distributed,
     gather_tensors,
     init_distributed,
+    unwrap,
 )
+from ..factory import create_model, init_from_checkpoint, model_kwargs
+from ..modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
+from ..nn import is_binary_conv
 
 SYNTHETIC_ROOT = "runs/_data/synthetic"
 
@@ -241,10 +235,6 @@ def evaluate_model(model: nn.Module, cfg: Config, eval_ds, device: torch.device,
 
 
 # ---------------------------------------------------------------------------------------------- the loop
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DDP) else model
-
-
 def _check_finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> None:
     v = float(loss.detach())
     if not math.isfinite(v) or abs(v) > 1e6:
@@ -361,7 +351,7 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
         if cfg.model.two_step and cfg.model.method != "real":
             from ..nn import set_binarization
 
-            set_binarization(_unwrap(model), acts=True, weights=epoch >= cfg.train.epochs // 2)
+            set_binarization(unwrap(model), acts=True, weights=epoch >= cfg.train.epochs // 2)
         model.train()
         loader.batch_sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
@@ -381,7 +371,7 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
                     tri, _prec = batch_hard_triplet_loss(outputs["feat"], pids, cfg.loss.margin)
                     terms["triplet"] = cfg.loss.triplet_weight * tri
                 for a in aux_losses:
-                    terms.update(a.generator_loss(_unwrap(model), images, outputs, pids))
+                    terms.update(a.generator_loss(unwrap(model), images, outputs, pids))
             loss = sum(terms.values())
             _check_finite(loss, epoch, step, out)
             optimizer.zero_grad(set_to_none=True)
@@ -410,7 +400,7 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
         record["epoch_time"] = time.perf_counter() - t_epoch
         last = epoch + 1 == cfg.train.epochs
         if (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0) and not last:
-            record.update(evaluate_model(_unwrap(model), cfg, eval_ds, device, dist_info))
+            record.update(evaluate_model(unwrap(model), cfg, eval_ds, device, dist_info))
         history.append(record)
         if main:
             msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
@@ -418,12 +408,12 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
             write_log(out, history, cfg.train.log_format)
             plot_curves(out, history)
             if (epoch + 1) % cfg.train.checkpoint_every == 0 or last or epoch + 1 == end_epoch:
-                _save_resumable(ckpt, _unwrap(model), optimizer, scheduler, scaler, aux_losses, cfg,
+                _save_resumable(ckpt, unwrap(model), optimizer, scheduler, scaler, aux_losses, cfg,
                                 num_classes, epoch + 1, history)
 
     if end_epoch < cfg.train.epochs:
         return {"stopped_at_epoch": end_epoch, "history": history}
-    results = evaluate_model(_unwrap(model), cfg, eval_ds, device, dist_info)
+    results = evaluate_model(unwrap(model), cfg, eval_ds, device, dist_info)
     results.update({"epochs": cfg.train.epochs, "num_classes": num_classes,
                     "step_time": statistics.median(step_times) if step_times else float("nan"),
                     "final_loss": history[-1].get("loss") if history else float("nan"),
@@ -435,7 +425,7 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
             plot_curves(out, history)
         meta = {"config": cfg.to_dict(), "num_classes": num_classes, "epoch": cfg.train.epochs,
                 "results": {k: v for k, v in results.items() if k != "history"}}
-        save_checkpoint(out / "model.safetensors", _unwrap(model).state_dict(), meta)
+        save_checkpoint(out / "model.safetensors", unwrap(model).state_dict(), meta)
         text = json.dumps({k: v for k, v in results.items() if k != "history"}, indent=2)
         atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(text))
     return results
@@ -459,8 +449,6 @@ def _save_resumable(path, model, optimizer, scheduler, scaler, aux_losses, cfg, 
 
 
 def _resume(path, model, optimizer, scheduler, scaler, aux_losses, cfg, num_classes):
-    from .checkpoint import check_state_compatible
-
     if not path.exists():
         raise CheckpointError(f"--resume: no checkpoint to resume at {path}")
     state, meta, states = read_checkpoint(path)

@@ -1,5 +1,6 @@
 """Pieces shared by KR-GAL and FR-GAL: the MLP discriminator, a base class owning discriminators and their
-Adam optimizer (with the optimizer state inside ``state_dict()`` for exact resume), and DDP helpers.
+Adam optimizer (with the optimizer state inside ``state_dict()`` for exact resume), and DDP helpers
+(``unwrap`` and ``is_distributed`` come from ``bireid.distributed``; kernel.py and feature.py import them here).
 
 Discriminator conventions (both GALs): D outputs a *logit*; "real" samples get label 1, "fake" samples
 label 0, and D maximises ``log D(real) + log(1 - D(fake))`` by minimising the binary cross-entropy with
@@ -19,18 +20,12 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..config import ConfigError
+from ..distributed import is_distributed, unwrap
 from ..nn import is_binary_conv
 
 # Key under which the discriminator optimizer's per-parameter state is stored in state_dict() (flat tensors,
 # so safetensors checkpoints hold it without pickling): "<prefix>disc_optimizer.<param index>.<name>".
 OPT_KEY = "disc_optimizer"
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel / DataParallel wrappers (the model itself otherwise)."""
-    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
-    return model
 
 
 def find_scaled_binary_convs(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -108,10 +103,6 @@ def discriminator_bce(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Ten
         correct = (real > 0).sum() + (fake < 0).sum()
         acc = float(correct) / max(1, real.numel() + fake.numel())
     return loss, acc
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def all_reduce_grads(params: Iterable[nn.Parameter]) -> None:

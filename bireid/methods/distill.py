@@ -71,8 +71,8 @@ class DistillationLoss(nn.Module):
 
 
 def _load_teacher(path: str, device: torch.device | str) -> nn.Module:
-    """Load a trained model checkpoint (the lead's ``bireid.engine.checkpoint.load_model``)."""
-    from ..engine.checkpoint import load_model
+    """Load a trained model checkpoint (``bireid.factory.load_model``)."""
+    from ..factory import load_model
 
     teacher, _cfg = load_model(path, device)
     return teacher

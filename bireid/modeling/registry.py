@@ -1,8 +1,8 @@
-"""The model registry: backbones register by name, ``create_model`` builds a full re-ID model.
+"""The model registry: backbones register by (family, arch); the full re-ID model is built elsewhere.
 
 Backbones are keyed by (family, arch): family "real" holds the float ResNets, family "binary" the 1-bit
 ones (``bireid.modeling.backbones.binary_resnet``). A binarization *method* (``bireid.methods``) picks the
-family and the options passed to its builder, so ``create_model("resnet18", method="bireal")`` just works.
+family and the options passed to its builder; the full re-ID model is built by ``bireid.factory.create_model``.
 """
 
 from __future__ import annotations
@@ -50,20 +50,3 @@ def _import_builtin() -> None:
     except ImportError as e:  # only while the binary family is absent; never hide its own errors
         if "binary_resnet" not in str(e):
             raise
-
-
-def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "real", head: str = "bnneck",
-                 last_stride: int = 1, **kw) -> nn.Module:
-    """Build a re-ID model: backbone ``name`` binarized by ``method``, with a re-ID ``head``.
-
-    Extra keyword arguments go to the backbone builder (e.g. ``width``, ``downsample``).
-    """
-    from .reid_model import ReIDModel
-
-    if method == "real":
-        backbone = create_backbone(name, "real", last_stride=last_stride, **kw)
-    else:
-        from ..methods import get_method
-
-        backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
-    return ReIDModel(backbone, num_classes=num_classes, head=head)

@@ -1,4 +1,8 @@
-"""Thin helpers over torch.distributed: the process group comes from torchrun's environment variables."""
+"""Thin helpers over torch.distributed: the process group comes from torchrun's environment variables.
+
+``is_distributed()`` and ``unwrap()`` are the one place bireid asks "are there several processes?" and "which
+module is inside this DDP wrapper?"; everything else (trainer, GAL losses) calls them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,18 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    """Whether this process is one of several in an initialised process group."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel / DataParallel wrappers (the model itself otherwise)."""
+    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        model = model.module
+    return model
 
 
 @dataclass
@@ -49,7 +65,7 @@ def cleanup_distributed() -> None:
 
 def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
     """Make parameters and buffers identical on all ranks (e.g. discriminators that live outside DDP)."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not is_distributed():
         return
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
@@ -57,7 +73,7 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
 
 
 def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
-    if not (dist.is_available() and dist.is_initialized()) or not values:
+    if not is_distributed() or not values:
         return values
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
@@ -68,7 +84,7 @@ def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
 
 def gather_tensors(t: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor's rows from every rank (rank order); shards may differ in length."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not is_distributed():
         return t
     t = t.contiguous()
     n = torch.tensor([t.shape[0]], dtype=torch.long, device=t.device)

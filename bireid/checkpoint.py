@@ -5,6 +5,9 @@ safetensors body and everything else (config, epoch, the structure of nested sta
 safetensors metadata under the key ``bireid``. Nested states such as ``optimizer.state_dict()`` are
 flattened: tensors become entries ``<prefix>/<path>`` and the JSON skeleton keeps ``{"__tensor__": key}``
 in their place, so loading rebuilds them exactly with no pickle involved.
+
+This module is file code only (it knows no model, method or config); building the model a checkpoint
+describes is ``bireid.factory.load_model``.
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return model_state, header.get("meta", {}), states
 
 
-# ------------------------------------------------------------------------------------------- model loading
+# ------------------------------------------------------------------------------------------- model fit
 def check_state_compatible(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Raise CheckpointError naming missing, unexpected and shape-mismatched keys."""
     own = model.state_dict()
@@ -168,50 +171,3 @@ def check_state_compatible(model: torch.nn.Module, state: dict[str, torch.Tensor
                 parts.append(f"{label}: {', '.join(items[:5])}{more}")
         raise CheckpointError(f"{source} does not fit this model (another architecture or method?); "
                               + "; ".join(parts))
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
-    """Build the model a checkpoint was trained with and load its weights. Returns (model in eval mode, cfg)."""
-    from ..config import ConfigError, from_dict
-    from ..modeling import create_model
-
-    state, meta, _ = read_checkpoint(path)
-    if "config" not in meta or "num_classes" not in meta:
-        raise CheckpointError(f"{path}: checkpoint has no model description (config/num_classes)")
-    try:
-        cfg = from_dict(meta["config"])
-    except ConfigError as e:
-        raise CheckpointError(f"{path}: stored config is invalid: {e}") from None
-    model = create_model(**model_kwargs(cfg, int(meta["num_classes"])))
-    check_state_compatible(model, state, str(path))
-    model.load_state_dict(state)
-    return model.to(device).eval(), cfg
-
-
-def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
-    """The ``create_model`` arguments a config describes (kept in one place for training and loading)."""
-    m = cfg.model
-    kw: dict[str, Any] = dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head,
-                              last_stride=m.last_stride, width=m.width)
-    if m.method != "real" and m.downsample != "auto":
-        kw["downsample"] = m.downsample
-    if m.method != "real":
-        kw["branch_gamma"] = m.branch_gamma
-    if m.method == "bireid":
-        kw["alpha_mode"] = cfg.gal.alpha_mode
-    return kw
-
-
-def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Copy every tensor whose name and shape match (e.g. a real model into a binary one); report the rest.
-
-    Matching (and re-initialising learned scales from the loaded kernels) is ``bireid.nn.init_from_state``.
-    """
-    from ..nn import init_from_state
-
-    state, _, _ = read_checkpoint(path)
-    rep = init_from_state(model, state)
-    if not rep.loaded:
-        raise CheckpointError(f"{path}: no tensor matches this model by name and shape; is it a bireid model of "
-                              "the same architecture?")
-    return {"loaded": rep.loaded, "mismatched": rep.mismatched, "missing": rep.missing}

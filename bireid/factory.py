@@ -1,0 +1,77 @@
+"""The model a config (or a call) describes: ``create_model``, ``load_model``, ``init_from_checkpoint``.
+
+The factory sits above the methods and below the engine: it turns a method name into a re-ID model
+(``create_model``), a config into ``create_model``'s arguments (``model_kwargs``, asking the method which
+config keys it takes), and a checkpoint file back into the model it was trained as (``load_model``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .checkpoint import CheckpointError, check_state_compatible, read_checkpoint
+from .config import Config, ConfigError, from_dict
+from .modeling import create_backbone
+from .modeling.reid_model import ReIDModel
+from .nn import init_from_state
+
+
+def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "real", head: str = "bnneck",
+                 last_stride: int = 1, **kw: Any) -> nn.Module:
+    """Build a re-ID model: backbone ``name`` binarized by ``method``, with a re-ID ``head``.
+
+    Extra keyword arguments go to the backbone builder (e.g. ``width``, ``downsample``).
+    """
+    if method == "real":
+        backbone = create_backbone(name, "real", last_stride=last_stride, **kw)
+    else:
+        from .methods import get_method
+
+        backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
+    return ReIDModel(backbone, num_classes=num_classes, head=head)
+
+
+def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
+    """The ``create_model`` arguments a config describes (one place for training and loading)."""
+    m = cfg.model
+    kw: dict[str, Any] = dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head,
+                              last_stride=m.last_stride, width=m.width)
+    if m.method != "real" and m.downsample != "auto":
+        kw["downsample"] = m.downsample
+    if m.method != "real":
+        kw["branch_gamma"] = m.branch_gamma
+    if m.method == "bireid":
+        kw["alpha_mode"] = cfg.gal.alpha_mode
+    return kw
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Config]:
+    """Build the model a checkpoint was trained with and load its weights. Returns (model in eval mode, cfg)."""
+    state, meta, _ = read_checkpoint(path)
+    if "config" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{path}: checkpoint has no model description (config/num_classes)")
+    try:
+        cfg = from_dict(meta["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: stored config is invalid: {e}") from None
+    model = create_model(**model_kwargs(cfg, int(meta["num_classes"])))
+    check_state_compatible(model, state, str(path))
+    model.load_state_dict(state)
+    return model.to(device).eval(), cfg
+
+
+def init_from_checkpoint(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Copy every tensor whose name and shape match (e.g. a real model into a binary one); report the rest.
+
+    Matching (and re-initialising learned scales from the loaded kernels) is ``bireid.nn.init_from_state``.
+    """
+    state, _, _ = read_checkpoint(path)
+    rep = init_from_state(model, state)
+    if not rep.loaded:
+        raise CheckpointError(f"{path}: no tensor matches this model by name and shape; is it a bireid model of "
+                              "the same architecture?")
+    return {"loaded": rep.loaded, "mismatched": rep.mismatched, "missing": rep.missing}
