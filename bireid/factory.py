@@ -15,8 +15,8 @@ import torch.nn as nn
 
 from .checkpoint import CheckpointError, check_state_compatible, read_checkpoint
 from .config import Config, ConfigError, from_dict
-from .modeling import create_backbone
-from .modeling.reid_model import ReIDModel
+from .methods import get_method
+from .modeling import ReIDModel
 from .nn import init_from_state
 
 
@@ -26,27 +26,15 @@ def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "
 
     Extra keyword arguments go to the backbone builder (e.g. ``width``, ``downsample``).
     """
-    if method == "real":
-        backbone = create_backbone(name, "real", last_stride=last_stride, **kw)
-    else:
-        from .methods import get_method
-
-        backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
+    backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
     return ReIDModel(backbone, num_classes=num_classes, head=head)
 
 
 def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
     """The ``create_model`` arguments a config describes (one place for training and loading)."""
     m = cfg.model
-    kw: dict[str, Any] = dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head,
-                              last_stride=m.last_stride, width=m.width)
-    if m.method != "real" and m.downsample != "auto":
-        kw["downsample"] = m.downsample
-    if m.method != "real":
-        kw["branch_gamma"] = m.branch_gamma
-    if m.method == "bireid":
-        kw["alpha_mode"] = cfg.gal.alpha_mode
-    return kw
+    return dict(name=m.arch, num_classes=num_classes, method=m.method, head=m.head, last_stride=m.last_stride,
+                width=m.width, **get_method(m.method).options_from_config(cfg))
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Config]:

@@ -320,7 +320,7 @@ def test_registry(monkeypatch, tmp_path):
     assert {"market1501", "dukemtmc", "cuhk03", "msmt17", "mars", "custom"} <= set(list_datasets())
     with pytest.raises(DatasetError, match="unknown data set 'nope'; known: .*market1501"):
         build_dataset("nope", tmp_path)
-    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.setattr(base.DATASETS, "_entries", dict(base.DATASETS._entries))
 
     @register_dataset("Toy")
     def toy(root, n=1):

@@ -5,11 +5,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import bireid.gal
 from bireid.config import Config
 from bireid.factory import create_model
+from bireid.gal import AttentionScale, FeatureRefinement, KernelRefinement
 from bireid.methods import DistillationLoss, get_method, list_methods
-from bireid.methods import distill as distill_mod
 from bireid.nn import BinaryConv2d, LearnedScale, MeanAbsScale, NoScale, RPReLU, RSign, SignSTE
 
 torch.set_num_threads(1)
@@ -107,28 +106,21 @@ def test_distillation_loss_contract():
         DistillationLoss(teacher, num_classes=5)
 
 
-def test_reactnet_build_aux_and_distilled_training(monkeypatch):
+def test_reactnet_build_aux_and_distilled_training():
     images = torch.randn(8, 3, 32, 16)
     teacher = _teacher(images=images)
-    calls = []
-
-    def fake_load(path, device):
-        calls.append((path, str(device)))
-        return teacher
-
-    monkeypatch.setattr(distill_mod, "_load_teacher", fake_load)
     cfg = Config()
     cfg.model.method = "reactnet"
     react = get_method("reactnet")
+    assert react.uses_teacher and not get_method("bireal").uses_teacher
     torch.manual_seed(0)
     model = create_model("resnet18", num_classes=4, method="reactnet", width=16)
     assert react.build_aux(model, cfg, 4) == []  # no teacher, no distillation
-    cfg.model.teacher = "runs/teacher/best.safetensors"
     cfg.loss.distill_weight = 1.0
-    aux = react.build_aux(model, cfg, 4)
-    assert calls == [("runs/teacher/best.safetensors", "cpu")] and isinstance(aux[0], DistillationLoss)
+    aux = react.build_aux(model, cfg, 4, teacher=teacher)  # the trainer loads the teacher and hands it over
+    assert len(aux) == 1 and isinstance(aux[0], DistillationLoss) and aux[0].teacher is teacher
     with pytest.raises(ValueError, match="only used by --method reactnet"):
-        get_method("bireal").build_aux(model, cfg, 4)
+        get_method("bireal").build_aux(model, cfg, 4, teacher=teacher)
     # The distribution loss alone pulls a student towards the teacher (a real student: binary ones are too
     # noisy for a dozen steps; the loss is the same for any ReIDModel).
     torch.manual_seed(0)
@@ -145,31 +137,32 @@ def test_reactnet_build_aux_and_distilled_training(monkeypatch):
     assert min(losses[-3:]) < 0.5 * losses[0], losses
 
 
-def test_bireid_needs_gal(monkeypatch):
+def test_bireid_aux_losses_follow_the_gal_switches():
     model = create_model("resnet18", num_classes=4, method="bireid", width=8)
-    monkeypatch.delattr(bireid.gal, "build_gal_losses", raising=False)
-    with pytest.raises(RuntimeError, match="build_gal_losses"):
-        get_method("bireid").build_aux(model, Config(), 4)
-    sentinel = nn.Module()
-    monkeypatch.setattr(bireid.gal, "build_gal_losses", lambda m, cfg: [sentinel], raising=False)
-    assert get_method("bireid").build_aux(model, Config(), 4) == [sentinel]
+    cfg = Config()
+    kinds = [type(a) for a in get_method("bireid").build_aux(model, cfg, 4)]
+    assert kinds == [KernelRefinement, FeatureRefinement]
+    cfg.gal.kr_gal = False
+    assert [type(a) for a in get_method("bireid").build_aux(model, cfg, 4)] == [FeatureRefinement]
+    cfg.gal.fr_gal = False
+    assert get_method("bireid").build_aux(model, cfg, 4) == []
 
 
-def test_bireid_attention_alpha_mode(monkeypatch):
-    monkeypatch.delattr(bireid.gal, "AttentionScale", raising=False)
-    with pytest.raises(RuntimeError, match="AttentionScale"):
-        get_method("bireid").build_backbone("resnet18", width=8, alpha_mode="attention")
-
-    class FakeAttention(nn.Module):
-        def __init__(self, conv):
-            super().__init__()
-            self.gate = nn.Parameter(torch.ones(conv.out_channels))
-
-        def forward(self, weight):
-            return self.gate * weight.abs().mean((1, 2, 3))
-
-    monkeypatch.setattr(bireid.gal, "AttentionScale", FakeAttention, raising=False)
+def test_bireid_attention_alpha_mode():
     bb = get_method("bireid").build_backbone("resnet18", width=8, alpha_mode="attention")
-    assert all(isinstance(c.scaling, FakeAttention) for c in _convs(bb))
+    assert _convs(bb) and all(isinstance(c.scaling, AttentionScale) for c in _convs(bb))
     with pytest.raises(ValueError, match="alpha_mode"):
         get_method("bireid").build_backbone("resnet18", width=8, alpha_mode="magic")
+
+
+def test_the_method_record_says_what_it_needs():
+    """Binary or not, which config keys reach the backbone: asked of the record, never by comparing names."""
+    cfg = Config()
+    cfg.model.downsample, cfg.model.branch_gamma, cfg.gal.alpha_mode = "binary", 0.5, "attention"
+    assert not get_method("real").binary and get_method("real").options_from_config(cfg) == {}
+    assert get_method("xnor").options_from_config(cfg) == {"downsample": "binary", "branch_gamma": 0.5}
+    assert get_method("bireid").options_from_config(cfg) == {"downsample": "binary", "branch_gamma": 0.5,
+                                                              "alpha_mode": "attention"}
+    cfg.model.downsample = "auto"  # the method's own default: not passed
+    assert get_method("bireal").options_from_config(cfg) == {"branch_gamma": 0.5}
+    assert all(get_method(n).binary for n in ("xnor", "bireal", "reactnet", "bireid"))

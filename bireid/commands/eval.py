@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..config import ConfigError, set_key, validate
+    from ..data import build_datasets
     from ..distributed import DistInfo
-    from ..engine.trainer import build_datasets, evaluate_model, resolve_device
+    from ..engine.trainer import evaluate_model, resolve_device
     from ..evaluation import format_results
     from ..factory import load_model
 

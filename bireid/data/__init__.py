@@ -1,6 +1,11 @@
-"""Re-ID data: data-set parsers, image loading and transforms, the P x K sampler and the loaders."""
+"""Re-ID data: data-set parsers, the synthetic benchmark, image loading and transforms, the P x K sampler and
+the loaders. Importing this package registers every data set (the parsers and ``synthetic``) in ``DATASETS``.
+"""
 
+from . import synth  # noqa: F401  (registers 'synthetic')
+from .build import build_datasets
 from .datasets import (
+    DATASETS,
     BadImageError,
     DatasetError,
     ReIDDataset,
@@ -14,6 +19,7 @@ from .samplers import RandomIdentitySampler
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, load_image
 
 __all__ = [
+    "DATASETS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "BadImageError",
@@ -23,6 +29,7 @@ __all__ = [
     "ReIDDataset",
     "Sample",
     "build_dataset",
+    "build_datasets",
     "build_test_loaders",
     "build_transforms",
     "build_train_loader",

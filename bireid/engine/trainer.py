@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import CheckpointError, atomic_write, check_state_compatible, read_checkpoint, save_checkpoint
 from ..config import Config, ConfigError
+from ..data import build_datasets, build_train_loader
 from ..distributed import (
     DistInfo,
     all_reduce_mean,
@@ -40,11 +41,10 @@ from ..distributed import (
     init_distributed,
     unwrap,
 )
-from ..factory import create_model, init_from_checkpoint, model_kwargs
+from ..factory import create_model, init_from_checkpoint, load_model, model_kwargs
+from ..methods import get_method
 from ..modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 from ..nn import is_binary_conv
-
-SYNTHETIC_ROOT = "runs/_data/synthetic"
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,33 +66,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def dataset_kwargs(cfg: Config, name: str) -> dict[str, Any]:
-    d = cfg.data
-    if name == "synthetic":
-        return dict(num_train_ids=d.synth_train_ids, num_test_ids=d.synth_test_ids, seed=d.synth_seed,
-                    difficulty=d.synth_difficulty)
-    if name == "cuhk03":
-        return dict(split=d.cuhk03_split)
-    return {}
-
-
-def build_datasets(cfg: Config):
-    """(training data set, evaluation data set) as the config describes them."""
-    from ..data import build_dataset
-
-    root = cfg.data.root or (SYNTHETIC_ROOT if cfg.data.dataset == "synthetic" else "")
-    if not root:
-        raise ConfigError(f"--data-root is required for --dataset {cfg.data.dataset}")
-    train_ds = build_dataset(cfg.data.dataset, root, **dataset_kwargs(cfg, cfg.data.dataset))
-    eval_ds = train_ds
-    if cfg.data.eval_dataset:
-        if not cfg.data.eval_root:
-            raise ConfigError("data.eval_dataset needs data.eval_root")
-        eval_ds = build_dataset(cfg.data.eval_dataset, cfg.data.eval_root,
-                                **dataset_kwargs(cfg, cfg.data.eval_dataset))
-    return train_ds, eval_ds
-
-
 def build_param_groups(model: nn.Module, cfg: Config) -> list[dict]:
     """Separate rates as the paper describes: latent binary weights, scale factors alpha, and the rest."""
     o = cfg.optim
@@ -108,13 +81,13 @@ def build_param_groups(model: nn.Module, cfg: Config) -> list[dict]:
             other.append(p)
         else:
             weights.append(p)
-    real = cfg.model.method == "real"
+    binary = get_method(cfg.model.method).binary
     groups = [
         dict(params=weights, lr=o.lr, weight_decay=o.weight_decay, name="weights"),
         dict(params=binary_w, lr=o.lr, weight_decay=o.binary_weight_decay, name="binary_weights"),
         dict(params=alpha, lr=o.lr * o.alpha_lr_mult, weight_decay=0.0, name="alpha"),
         # BN/PReLU/thresholds: decayed like weights in float models (the strong baseline), not in binary ones.
-        dict(params=other, lr=o.lr * o.other_lr_mult, weight_decay=o.weight_decay if real else 0.0, name="other"),
+        dict(params=other, lr=o.lr * o.other_lr_mult, weight_decay=0.0 if binary else o.weight_decay, name="other"),
     ]
     return [g for g in groups if g["params"]]
 
@@ -250,12 +223,9 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     ``datasets`` overrides (train, eval) data sets; ``stop_after_epochs`` ends the run early (for tests of
     resume) as an interruption would, leaving a resumable checkpoint.
     """
-    from ..data import build_train_loader
-    from ..methods import get_method
-
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
-    result = _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_loader, get_method)
+    result = _train(cfg, device, dist_info, datasets, stop_after_epochs)
     if dist_info.enabled:
         # Every rank waits for the others to finish (rank 0 still writes results and plots after the last
         # collective) before the group is torn down: a rank that destroys its group and exits while a peer's
@@ -266,7 +236,7 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     return result
 
 
-def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_loader, get_method):
+def _train(cfg, device, dist_info, datasets, stop_after_epochs):
     out = Path(cfg.train.output_dir)
     main = dist_info.is_main
     if main:
@@ -304,7 +274,8 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
             print(f"initialised {len(rep['loaded'])} tensors from {cfg.model.init_from}; "
                   f"{len(rep['missing'])} left at random init, {len(rep['mismatched'])} shape mismatches")
     method = get_method(cfg.model.method)
-    aux_losses = nn.ModuleList(method.build_aux(model, cfg, num_classes))
+    teacher = load_model(cfg.model.teacher, "cpu")[0] if cfg.model.teacher else None
+    aux_losses = nn.ModuleList(method.build_aux(model, cfg, num_classes, teacher=teacher))
     model.to(device)
     aux_losses.to(device)
     if dist_info.enabled and cfg.train.sync_bn:
@@ -348,7 +319,7 @@ def _train(cfg, device, dist_info, datasets, stop_after_epochs, build_train_load
     end_epoch = cfg.train.epochs if stop_after_epochs is None else min(cfg.train.epochs, stop_after_epochs)
     results: dict[str, Any] = {}
     for epoch in range(start_epoch, end_epoch):
-        if cfg.model.two_step and cfg.model.method != "real":
+        if cfg.model.two_step and method.binary:
             from ..nn import set_binarization
 
             set_binarization(unwrap(model), acts=True, weights=epoch >= cfg.train.epochs // 2)

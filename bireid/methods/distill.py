@@ -70,22 +70,9 @@ class DistillationLoss(nn.Module):
         return []
 
 
-def _load_teacher(path: str, device: torch.device | str) -> nn.Module:
-    """Load a trained model checkpoint (``bireid.factory.load_model``)."""
-    from ..factory import load_model
-
-    teacher, _cfg = load_model(path, device)
-    return teacher
-
-
-def build_distillation(model: nn.Module, cfg: Any, num_classes: int) -> list[nn.Module]:
-    """ReActNet's AuxLoss list: one DistillationLoss when ``cfg.model.teacher`` is set, else nothing."""
-    path = cfg.model.teacher
-    if not path:
+def build_distillation(model: nn.Module, cfg: Any, num_classes: int,
+                       teacher: nn.Module | None) -> list[nn.Module]:
+    """ReActNet's AuxLoss list: one DistillationLoss when a teacher is given (``model.teacher``), else nothing."""
+    if teacher is None:
         return []
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    teacher = _load_teacher(path, device)
     return [DistillationLoss(teacher, num_classes, weight=cfg.loss.distill_weight)]

@@ -1,5 +1,11 @@
-"""Models: backbones, the re-ID head, losses; the full re-ID model is built by ``bireid.factory.create_model``."""
+"""Models: backbones (registered by family in ``BACKBONES``), the re-ID head, losses.
 
-from .registry import create_backbone, list_backbones, register_backbone
+Importing this package imports every backbone module, which registers itself; the full re-ID model of a
+method is built by ``bireid.factory.create_model`` (also ``bireid.create_model``).
+"""
 
-__all__ = ["create_backbone", "list_backbones", "register_backbone"]
+from . import backbones  # noqa: F401  (registers the built-in backbones)
+from .registry import BACKBONES, create_backbone, list_backbones, register_backbone
+from .reid_model import ReIDModel
+
+__all__ = ["BACKBONES", "ReIDModel", "create_backbone", "list_backbones", "register_backbone"]

@@ -1,8 +1,9 @@
-"""The model registry: backbones register by (family, arch); the full re-ID model is built elsewhere.
+"""The backbone registries: one per family, filled by the backbone modules when ``bireid.modeling`` is imported.
 
-Backbones are keyed by (family, arch): family "real" holds the float ResNets, family "binary" the 1-bit
-ones (``bireid.modeling.backbones.binary_resnet``). A binarization *method* (``bireid.methods``) picks the
-family and the options passed to its builder; the full re-ID model is built by ``bireid.factory.create_model``.
+Family "real" holds the float ResNets, family "binary" the 1-bit ones
+(``bireid.modeling.backbones.binary_resnet``). A binarization *method* (``bireid.methods``) picks the family
+(its ``binary`` flag) and the options passed to the builder; the full re-ID model is built by
+``bireid.factory.create_model``.
 """
 
 from __future__ import annotations
@@ -11,42 +12,32 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-_BACKBONES: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+from ..registry import Registry
+
+BackboneBuilder = Callable[..., nn.Module]
+BACKBONES: dict[str, Registry[BackboneBuilder]] = {
+    "real": Registry("real backbone"),
+    "binary": Registry("binary backbone"),
+}
 
 
-def register_backbone(arch: str, family: str = "real") -> Callable:
+def _family(family: str) -> Registry[BackboneBuilder]:
+    if family not in BACKBONES:
+        raise KeyError(f"unknown backbone family {family!r}; known: {', '.join(BACKBONES)}")
+    return BACKBONES[family]
+
+
+def register_backbone(arch: str, family: str = "real") -> Callable[[BackboneBuilder], BackboneBuilder]:
     """Decorator: ``@register_backbone("resnet18", family="binary")`` on a builder ``fn(**kw) -> nn.Module``."""
-
-    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        key = (family, arch)
-        if key in _BACKBONES:
-            raise KeyError(f"backbone {arch!r} ({family}) is registered twice")
-        _BACKBONES[key] = fn
-        return fn
-
-    return deco
+    return _family(family).register(arch)
 
 
 def list_backbones(family: str | None = None) -> list[str]:
-    _import_builtin()
-    return sorted({a for f, a in _BACKBONES if family is None or f == family})
+    """Architecture names of one family, or of every family."""
+    regs = BACKBONES.values() if family is None else [_family(family)]
+    return sorted({a for r in regs for a in r.names()})
 
 
 def create_backbone(arch: str, family: str = "real", **kw) -> nn.Module:
-    _import_builtin()
-    key = (family, arch)
-    if key not in _BACKBONES:
-        known = ", ".join(a for f, a in sorted(_BACKBONES) if f == family) or "none"
-        raise KeyError(f"unknown {family} backbone {arch!r}; known: {known}")
-    return _BACKBONES[key](**kw)
-
-
-def _import_builtin() -> None:
-    # Registration happens on import; import lazily to keep `import bireid` cheap and cycle-free.
-    from .backbones import resnet  # noqa: F401
-
-    try:
-        from .backbones import binary_resnet  # noqa: F401
-    except ImportError as e:  # only while the binary family is absent; never hide its own errors
-        if "binary_resnet" not in str(e):
-            raise
+    """Build the ``family`` backbone ``arch`` with the builder's keyword options ``kw``."""
+    return _family(family).get(arch)(**kw)

@@ -2,9 +2,11 @@
 
 from . import cuhk03, custom, dukemtmc, market1501, mars, msmt17  # noqa: F401  (registration side effects)
 from .base import (
+    DATASETS,
     IMAGE_EXTENSIONS,
     BadImageError,
     DatasetError,
+    DatasetSpec,
     ReIDDataset,
     Sample,
     build_dataset,
@@ -12,5 +14,5 @@ from .base import (
     register_dataset,
 )
 
-__all__ = ["IMAGE_EXTENSIONS", "BadImageError", "DatasetError", "ReIDDataset", "Sample", "build_dataset",
-           "list_datasets", "register_dataset"]
+__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "BadImageError", "DatasetError", "DatasetSpec", "ReIDDataset", "Sample",
+           "build_dataset", "list_datasets", "register_dataset"]

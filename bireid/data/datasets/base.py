@@ -1,4 +1,5 @@
-"""The data-set contract (``Sample``, ``ReIDDataset``), its errors, the parser registry and shared helpers.
+"""The data-set contract (``Sample``, ``ReIDDataset``), its errors, the parser registry ``DATASETS`` and shared
+helpers. The registry is filled when ``bireid.data`` is imported (it imports every parser and the synthetic set).
 
 Every parser returns a :class:`ReIDDataset` whose lists hold :class:`Sample` tuples with 0-based camera
 ids; training identities are relabelled ``0..N-1`` (in sorted order of the original ids) so they can index
@@ -7,12 +8,13 @@ a classifier, while query and gallery keep the original ids (only equality matte
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from ...registry import Registry
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
@@ -96,46 +98,49 @@ class ReIDDataset:
 
 # ------------------------------------------------------------------------------------------------- registry
 DatasetFactory = Callable[..., ReIDDataset]
-_REGISTRY: dict[str, DatasetFactory] = {}
 
 
-def register_dataset(name: str) -> Callable[[DatasetFactory], DatasetFactory]:
-    """Decorator: register ``factory(root, **kw) -> ReIDDataset`` under ``name`` (case-insensitive)."""
-    key = name.lower()
+def _no_options(data_cfg: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered data set: its parser ``build(root, **kw)``, the parser keywords it takes from the config's
+    data section (``config_options(cfg.data)``) and the folder used when ``data.root`` is empty."""
+
+    build: DatasetFactory
+    config_options: Callable[[Any], dict[str, Any]] = _no_options
+    default_root: str = ""
+
+
+# Names are case-insensitive; an unknown name is a DatasetError (the CLI prints it as a user error).
+DATASETS: Registry[DatasetSpec] = Registry("data set", error=DatasetError, fold_case=True)
+
+
+def register_dataset(name: str, config_options: Callable[[Any], dict[str, Any]] | None = None,
+                     default_root: str = "") -> Callable[[DatasetFactory], DatasetFactory]:
+    """Decorator: register ``factory(root, **kw) -> ReIDDataset`` under ``name`` (case-insensitive).
+
+    ``config_options(cfg.data)`` gives the keywords the factory takes from the config (e.g. a split); a name
+    registered twice is an error.
+    """
 
     def deco(factory: DatasetFactory) -> DatasetFactory:
-        old = _REGISTRY.get(key)
-        # Re-importing the same module (e.g. importlib.reload) re-registers the same function: allow that.
-        if old is not None and (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
-            raise ValueError(f"data set name '{name}' is already registered by {old.__module__}.{old.__qualname__}")
-        _REGISTRY[key] = factory
+        DATASETS.add(name, DatasetSpec(factory, config_options or _no_options, default_root))
         return factory
 
     return deco
 
 
-def _import_parsers() -> None:
-    importlib.import_module("bireid.data.datasets")  # registers the built-in parsers
-    try:
-        importlib.import_module("bireid.data.synth")  # registers 'synthetic' when that module exists
-    except ModuleNotFoundError as e:
-        if e.name not in ("bireid.data.synth",):
-            raise
-
-
 def list_datasets() -> list[str]:
     """Names accepted by :func:`build_dataset`, sorted."""
-    _import_parsers()
-    return sorted(_REGISTRY)
+    return DATASETS.names()
 
 
 def build_dataset(name: str, root: str | Path, **kw) -> ReIDDataset:
     """Parse the data set ``name`` found at ``root``; extra keywords go to its parser."""
-    _import_parsers()
-    key = str(name).lower()
-    if key not in _REGISTRY:
-        raise DatasetError(f"unknown data set '{name}'; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[key](root, **kw)
+    return DATASETS.get(name).build(root, **kw)
 
 
 # -------------------------------------------------------------------------------------------- shared helpers

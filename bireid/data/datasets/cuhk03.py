@@ -23,7 +23,7 @@ NUM_CAMERAS = 2
 SPLITS = ("detected", "labeled")
 
 
-@register_dataset("cuhk03")
+@register_dataset("cuhk03", config_options=lambda d: {"split": d.cuhk03_split})
 def cuhk03(root: str | Path, split: str = "detected") -> ReIDDataset:
     """Parse the ``split`` ('detected' or 'labeled') boxes of CUHK03-NP at ``root``."""
     if split not in SPLITS:

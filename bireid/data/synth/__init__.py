@@ -50,7 +50,13 @@ __all__ = ["DEFAULT_ROOT", "FOLDERS", "GENERATOR", "GENERATOR_VERSION", "MANIFES
            "resolve_knobs"]
 
 
-@register_dataset("synthetic")
+def _config_options(d: Any) -> dict[str, Any]:
+    """What the synthetic set takes from the config's data section."""
+    return dict(num_train_ids=d.synth_train_ids, num_test_ids=d.synth_test_ids, seed=d.synth_seed,
+                difficulty=d.synth_difficulty)
+
+
+@register_dataset("synthetic", config_options=_config_options, default_root=DEFAULT_ROOT)
 def build(root: str | os.PathLike | None = DEFAULT_ROOT, num_train_ids: int = 120, num_test_ids: int = 120,
           seed: int = 0, num_cameras: int = 6, height: int = 128, width: int = 64, **knobs: Any) -> ReIDDataset:
     """The 'synthetic' data set: generated into ``root`` on first use (reused after), parsed as Market-1501."""
