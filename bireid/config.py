@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,14 @@ class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names the key or the file."""
 
 
-def opt(default: Any, help: str, choices: tuple | None = None, **kw) -> Any:
-    """A dataclass field with its CLI help (and allowed values) attached."""
-    meta = {"help": help}
+def opt(default: Any, help: str, choices: tuple | None = None, registry: str | None = None, **kw) -> Any:
+    """A dataclass field with its CLI help attached, and its allowed values: a fixed tuple (``choices``) or the
+    names of a registry (``registry``: "method", "backbone", "dataset"; checked by :func:`check_names`)."""
+    meta: dict[str, Any] = {"help": help}
     if choices is not None:
         meta["choices"] = choices
+    if registry is not None:
+        meta["registry"] = registry
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -35,11 +39,11 @@ def opt(default: Any, help: str, choices: tuple | None = None, **kw) -> Any:
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("synthetic", "data set name: synthetic, market1501, dukemtmc, cuhk03, msmt17, mars, "
-                       "custom (a CSV list); 'synthetic' generates the built-in benchmark on first use")
+    dataset: str = opt("synthetic", "data set name ('custom' reads a CSV list; 'synthetic' generates the built-in "
+                       "benchmark on first use)", registry="dataset")
     root: str = opt("", "data set folder (for 'synthetic': where it is generated; default runs/_data/synthetic)")
     eval_dataset: str = opt("", "evaluate on another data set's query/gallery (e.g. train on mars, test on "
-                            "market1501); empty = the training data set")
+                            "market1501); empty = the training data set", registry="dataset")
     eval_root: str = opt("", "folder of eval_dataset")
     cuhk03_split: str = opt("detected", "CUHK03-NP variant", choices=("detected", "labeled"))
     height: int = opt(128, "input height in pixels (must be divisible by 32)")
@@ -61,9 +65,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = opt("resnet18", "backbone architecture", choices=("resnet18", "resnet34", "resnet50"))
-    method: str = opt("real", "binarization method: real (float), xnor, bireal, reactnet, bireid",
-                      choices=("real", "xnor", "bireal", "reactnet", "bireid"))
+    arch: str = opt("resnet18", "backbone architecture", registry="backbone")
+    method: str = opt("real", "binarization method (real = float; see docs/methods.md)", registry="method")
     last_stride: int = opt(1, "stride of the last stage (1 keeps a larger final feature map, as in re-ID)",
                            choices=(1, 2))
     width: int = opt(64, "channels of the first stage (64 is the standard ResNet)")
@@ -328,12 +331,31 @@ def validate(cfg: Config) -> None:
                               "by 32, or 16 with last_stride=1)")
     if o.lr <= 0:
         raise ConfigError(f"config key 'optim.lr' must be positive, got {o.lr}")
-    if m.method == "real" and m.teacher:
-        raise ConfigError("model.teacher is only used by --method reactnet")
     if not 0 <= d.flip_prob <= 1 or not 0 <= d.erasing_prob <= 1:
         raise ConfigError("data.flip_prob and data.erasing_prob must lie in [0, 1]")
     if any(s not in (1, 2, 3) for s in cfg.gal.fr_stages):
         raise ConfigError(f"gal.fr_stages must be a subset of 1, 2, 3, got {cfg.gal.fr_stages}")
+
+
+def check_names(cfg: Config, registries: Mapping[str, Any]) -> None:
+    """Check every key whose values are a registry's names (``opt(registry=...)``) against ``registries``
+    ({registry name: ``bireid.registry.Registry``}); keys of registries not given, and empty values, are skipped.
+
+    The registries are passed in, not imported: they live above this module (methods, backbones, data sets),
+    so the layer that owns them calls this (``bireid.factory.check_model_config``, ``bireid.data.check_data_config``).
+    """
+    for key, f, _typ in _walk(Config):
+        reg = registries.get(f.metadata.get("registry"))
+        value = _get(cfg, key)
+        if reg is not None and value != "" and value not in reg:
+            raise ConfigError(f"config key '{key}': {reg.unknown_message(value)}")
+
+
+def _get(cfg: Config, key: str) -> Any:
+    obj: Any = cfg
+    for p in key.split("."):
+        obj = getattr(obj, p)
+    return obj
 
 
 # ----------------------------------------------------------------------------------------------- CLI glue
@@ -346,8 +368,13 @@ def _walk(cls: type, prefix: str = ""):
             yield f"{prefix}{f.name}", f, typ
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None) -> None:
-    """Add ``--config``, ``--set`` and one flag per config field (with its help) to a parser."""
+def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None,
+                         registry_names: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Add ``--config``, ``--set`` and one flag per config field (with its help) to a parser.
+
+    ``registry_names`` ({registry name: its names}) lists the allowed values of registry-backed keys in
+    ``--help``.
+    """
     parser.add_argument("--config", metavar="YAML", help="load settings from a YAML file (flags override it)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         help="override any key, e.g. --set optim.lr=1e-3 (repeatable)")
@@ -362,11 +389,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, .
         names = [f"--{key}"]
         if key in alias_of:
             names.insert(0, f"--{alias_of[key]}")
-        cur: Any = default
-        for p in key.split("."):
-            cur = getattr(cur, p)
-        help_text = f.metadata.get("help", "") + f" (default: {cur})"
-        choices = f.metadata.get("choices")
+        help_text = f.metadata.get("help", "") + f" (default: {_get(default, key)})"
+        choices = f.metadata.get("choices") or (registry_names or {}).get(f.metadata.get("registry"))
         if typ is bool:
             g.add_argument(*names, dest=key, default=None, action=argparse.BooleanOptionalAction,
                            help=help_text)

@@ -3,6 +3,7 @@
 The factory sits above the methods and below the engine: it turns a method name into a re-ID model
 (``create_model``), a config into ``create_model``'s arguments (``model_kwargs``, asking the method which
 config keys it takes), and a checkpoint file back into the model it was trained as (``load_model``).
+``check_model_config`` checks the model section's names against the registries before anything is built.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import CheckpointError, check_state_compatible, read_checkpoint
-from .config import Config, ConfigError, from_dict
-from .methods import get_method
-from .modeling import ReIDModel
+from .config import Config, ConfigError, check_names, from_dict
+from .methods import METHODS, get_method, teacher_methods
+from .modeling import BACKBONES, ReIDModel
 from .nn import init_from_state
 
 
@@ -28,6 +29,16 @@ def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "
     """
     backbone = get_method(method).build_backbone(name, last_stride=last_stride, **kw)
     return ReIDModel(backbone, num_classes=num_classes, head=head)
+
+
+def check_model_config(cfg: Config) -> None:
+    """The method and architecture exist (close matches otherwise) and the method takes the options given."""
+    check_names(cfg, {"method": METHODS})
+    method = get_method(cfg.model.method)
+    check_names(cfg, {"backbone": BACKBONES[method.family]})
+    if cfg.model.teacher and not method.uses_teacher:
+        raise ConfigError(f"model.teacher is only used by --method {', '.join(teacher_methods())} (the method is "
+                          f"{cfg.model.method!r})")
 
 
 def model_kwargs(cfg: Any, num_classes: int) -> dict[str, Any]:
@@ -44,6 +55,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         raise CheckpointError(f"{path}: checkpoint has no model description (config/num_classes)")
     try:
         cfg = from_dict(meta["config"])
+        check_model_config(cfg)
     except ConfigError as e:
         raise CheckpointError(f"{path}: stored config is invalid: {e}") from None
     model = create_model(**model_kwargs(cfg, int(meta["num_classes"])))

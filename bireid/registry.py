@@ -59,7 +59,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(self._key(name), list(self._entries), n=3)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         return f"unknown {self.kind} '{name}'{hint}; known: {', '.join(self.names()) or 'none'}"
 
     def names(self) -> list[str]:

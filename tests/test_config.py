@@ -3,12 +3,18 @@ import argparse
 import pytest
 
 from bireid.config import Config, ConfigError, add_config_arguments, config_from_args, from_dict, load_yaml, set_key
+from bireid.data import check_data_config
+from bireid.factory import check_model_config
 
 
 def parse(argv):
+    """The config as ``bireid train`` builds it: flags, then the name checks of the layers owning the registries."""
     p = argparse.ArgumentParser()
     add_config_arguments(p)
-    return config_from_args(p.parse_args(argv))
+    cfg = config_from_args(p.parse_args(argv))
+    check_model_config(cfg)
+    check_data_config(cfg)
+    return cfg
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
@@ -73,5 +79,44 @@ def test_set_key_and_from_dict():
     assert cfg.model.arch == "resnet34"
     set_key(cfg, "eval.rerank", "yes")
     assert cfg.eval.rerank is True
-    with pytest.raises(ConfigError):
-        set_key(cfg, "model.arch", "vgg")
+    set_key(cfg, "model.arch", "vgg")  # names are checked against the registries, by the layer owning them
+    with pytest.raises(ConfigError, match="config key 'model.arch': unknown binary backbone 'vgg'"):
+        cfg.model.method = "bireid"
+        check_model_config(cfg)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    # difflib ratios (2 * matches / total length): bireid 10/12, bireal 8/12, real 6/10 (the 0.6 cutoff)
+    ("model.method", "bireld", "config key 'model.method': unknown method 'bireld' (did you mean 'bireid', "
+                               "'bireal', 'real'?); known: bireal, bireid, reactnet, real, xnor"),
+    ("model.arch", "resnet81", "config key 'model.arch': unknown real backbone 'resnet81' (did you mean "
+                               "'resnet18',"),
+    ("data.dataset", "Market1502", "config key 'data.dataset': unknown data set 'Market1502' (did you mean "
+                                   "'market1501'"),
+    ("data.eval_dataset", "duke", "config key 'data.eval_dataset': unknown data set 'duke'"),
+])
+def test_registry_names_are_checked_with_close_matches(key, value, message):
+    cfg = Config()
+    set_key(cfg, key, value)
+    with pytest.raises(ConfigError) as e:
+        check_model_config(cfg)
+        check_data_config(cfg)
+    assert str(e.value).startswith(message)
+
+
+def test_a_teacher_for_a_method_without_one_is_refused():
+    cfg = Config()
+    cfg.model.teacher = "runs/real/model.safetensors"
+    cfg.model.method = "reactnet"
+    check_model_config(cfg)
+    for method in ("real", "bireid"):
+        cfg.model.method = method
+        with pytest.raises(ConfigError, match="model.teacher is only used by --method reactnet"):
+            check_model_config(cfg)
+
+
+def test_help_lists_the_registered_names():
+    p = argparse.ArgumentParser()
+    add_config_arguments(p, registry_names={"method": ["a", "b"], "dataset": ["x"]})
+    text = p.format_help()
+    assert "--method {a,b}" in text and "--dataset {x}" in text and "--data.eval_dataset {x}" in text

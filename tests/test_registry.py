@@ -32,7 +32,7 @@ def test_unknown_name_names_the_kind_close_matches_and_every_name():
     with pytest.raises(UnknownNameError) as e:
         reg.get("gren")
     # Hand-worked: difflib ranks 'green' (ratio 8/9) before 'grey' (ratio 3/4); 'red' is below the cutoff.
-    assert str(e.value) == "unknown colour 'gren' (did you mean 'green' or 'grey'?); known: green, grey, red"
+    assert str(e.value) == "unknown colour 'gren' (did you mean 'green', 'grey'?); known: green, grey, red"
     assert isinstance(e.value, KeyError)
     with pytest.raises(KeyError, match=r"unknown colour 'zzz'; known: green, grey, red$"):
         reg.get("zzz")

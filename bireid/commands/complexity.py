@@ -24,8 +24,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..methods import list_methods
+    from ..modeling import list_backbones
 
-    p.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
+    p.add_argument("--arch", default="resnet18", choices=list_backbones(),
                    help="backbone architecture (default: resnet18)")
     p.add_argument("--method", default="bireid", choices=list_methods(), help="binarization method (default: bireid)")
     p.add_argument("--input", type=_parse_size, default=(256, 128), metavar="HxW",

@@ -21,8 +21,13 @@ Examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..data import list_datasets
+    from ..methods import list_methods
+    from ..modeling import list_backbones
+
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_config_arguments(p)
+    add_config_arguments(p, registry_names={"method": list_methods(), "backbone": list_backbones(),
+                                            "dataset": list_datasets()})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@ the loaders. Importing this package registers every data set (the parsers and ``
 """
 
 from . import synth  # noqa: F401  (registers 'synthetic')
-from .build import build_datasets
+from .build import build_datasets, check_data_config
 from .datasets import (
     DATASETS,
     BadImageError,
@@ -33,6 +33,7 @@ __all__ = [
     "build_test_loaders",
     "build_transforms",
     "build_train_loader",
+    "check_data_config",
     "list_datasets",
     "load_image",
     "register_dataset",

@@ -1,11 +1,16 @@
-"""The data sets the config's data section describes."""
+"""The data sets the config's data section describes, and the check of its data-set names."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, check_names
 from .datasets.base import DATASETS, ReIDDataset
+
+
+def check_data_config(cfg: Any) -> None:
+    """``data.dataset`` and ``data.eval_dataset`` name registered data sets (close matches otherwise)."""
+    check_names(cfg, {"dataset": DATASETS})
 
 
 def build_datasets(cfg: Any) -> tuple[ReIDDataset, ReIDDataset]:

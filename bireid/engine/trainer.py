@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import CheckpointError, atomic_write, check_state_compatible, read_checkpoint, save_checkpoint
 from ..config import Config, ConfigError
-from ..data import build_datasets, build_train_loader
+from ..data import build_datasets, build_train_loader, check_data_config
 from ..distributed import (
     DistInfo,
     all_reduce_mean,
@@ -41,7 +41,7 @@ from ..distributed import (
     init_distributed,
     unwrap,
 )
-from ..factory import create_model, init_from_checkpoint, load_model, model_kwargs
+from ..factory import check_model_config, create_model, init_from_checkpoint, load_model, model_kwargs
 from ..methods import get_method
 from ..modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 from ..nn import is_binary_conv
@@ -223,6 +223,9 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     ``datasets`` overrides (train, eval) data sets; ``stop_after_epochs`` ends the run early (for tests of
     resume) as an interruption would, leaving a resumable checkpoint.
     """
+    check_model_config(cfg)
+    if datasets is None:
+        check_data_config(cfg)
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
     result = _train(cfg, device, dist_info, datasets, stop_after_epochs)
