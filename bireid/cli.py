@@ -1,35 +1,31 @@
-"""The ``bireid`` command. Each subcommand is a module in ``bireid.commands`` exposing ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int``; errors the user can fix print one clear line, not a
-traceback."""
+"""The ``bireid`` command. Each subcommand is a module in ``bireid.commands`` (listed in its ``COMMANDS``)
+exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; errors the user can fix print
+one clear line, not a traceback."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
 from pathlib import Path
 
-COMMANDS = ["train", "eval", "synth", "complexity", "ablate", "export", "extract", "search"]
+from .commands import COMMANDS
+from .errors import UserError
 
-
-class UserError(Exception):
-    """An error caused by input the user controls (paths, options, files); printed without a traceback."""
+__all__ = ["UserError", "build_parser", "main"]
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
+    # Imported here, when an error is being reported, so that starting the CLI stays cheap.
+    from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .data import BadImageError, DatasetError
+    from .deploy import ImageError
+    from .deploy.export import ExportError
+    from .runtime import FormatError
 
-    types: list[type[BaseException]] = [UserError, ConfigError, FileNotFoundError, NotADirectoryError,
-                                        PermissionError, IsADirectoryError]
-    for mod, name in (("bireid.data", "DatasetError"), ("bireid.data", "BadImageError"),
-                      ("bireid.checkpoint", "CheckpointError"), ("bireid.runtime", "FormatError"),
-                      ("bireid.deploy.export", "ExportError"), ("bireid.deploy", "ImageError")):
-        try:
-            types.append(getattr(importlib.import_module(mod), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(types)
+    return (UserError, ConfigError, DatasetError, BadImageError, CheckpointError, FormatError, ExportError,
+            ImageError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,13 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"bireid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f".commands.{name}", __package__)
-        except ModuleNotFoundError as e:
-            if e.name == f"{__package__}.commands.{name}":
-                continue  # command not built (yet)
-            raise
+    for name, mod in COMMANDS.items():
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter
                            if getattr(mod, "SHOW_DEFAULTS", False) else argparse.HelpFormatter)

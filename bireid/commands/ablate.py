@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from ..cli import UserError
 from ..config import Config, ConfigError, load_yaml, set_key, validate
+from ..errors import UserError
 
 HELP = "ablation: real vs Bi-Real vs BiRe-ID (KR-GAL, FR-GAL, both, attention alpha) over several seeds"
 DESCRIPTION = """Train every variant with the same seeds, data and budget and write a markdown table:

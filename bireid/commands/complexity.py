@@ -46,8 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import UserError
     from ..complexity import build_for_accounting, count_complexity
+    from ..errors import UserError
 
     if args.num_classes <= 0:
         raise UserError(f"--num-classes must be positive, got {args.num_classes}")

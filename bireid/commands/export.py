@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ..cli import UserError
     from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from ..deploy.export import ExportError, export_bnn
+    from ..errors import UserError
     from ..factory import load_model
 
     out = Path(args.out)

@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..cli import UserError
     from ..deploy import FeatureExtractor, ImageError, list_images
+    from ..errors import UserError
 
     paths = list_images(args.images)
     if not paths:

@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import UserError
     from ..deploy import FeatureExtractor, GalleryIndex, ImageError, draw_ranking
+    from ..errors import UserError
 
     if args.topk < 1:
         raise UserError("--topk must be >= 1")
