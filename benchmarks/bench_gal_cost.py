@@ -29,7 +29,7 @@ def main() -> None:
     import torch
 
     from bireid.config import Config
-    from bireid.engine.trainer import build_optimizer, build_param_groups
+    from bireid.engine.optim import build_optimizer, build_param_groups
     from bireid.factory import create_model, model_kwargs
     from bireid.methods import get_method
     from bireid.modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth

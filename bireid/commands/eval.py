@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError, set_key, validate
     from ..data import build_datasets
     from ..distributed import DistInfo
-    from ..engine.trainer import evaluate_model, resolve_device
+    from ..engine.evaluate import evaluate_model
+    from ..engine.setup import resolve_device
     from ..evaluation import format_results
     from ..factory import load_model
 

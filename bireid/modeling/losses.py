@@ -1,6 +1,9 @@
-"""Re-ID losses: label-smoothed identity cross-entropy and the batch-hard triplet loss."""
+"""Re-ID losses: label-smoothed identity cross-entropy and the batch-hard triplet loss, and ``reid_loss_terms``
+(the two as the trainer's objective)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,3 +51,14 @@ def batch_hard_triplet_loss(feat: torch.Tensor, pids: torch.Tensor, margin: floa
     else:
         loss = F.softplus(d_ap - d_an).mean()
     return loss, (d_an > d_ap).float().mean().detach()
+
+
+def reid_loss_terms(outputs: dict[str, Any], targets: torch.Tensor, cfg: Any) -> dict[str, torch.Tensor]:
+    """The re-ID objective as named terms (summed by the trainer): label-smoothed identity cross-entropy on the
+    logits and, with ``cfg.triplet`` (``cfg`` is the config's loss section), the weighted batch-hard triplet
+    loss on the pre-BN feature."""
+    terms = {"ce": cross_entropy_label_smooth(outputs["logits"], targets, cfg.label_smoothing)}
+    if cfg.triplet:
+        tri, _prec = batch_hard_triplet_loss(outputs["feat"], targets, cfg.margin)
+        terms["triplet"] = cfg.triplet_weight * tri
+    return terms

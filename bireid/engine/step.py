@@ -1,0 +1,78 @@
+"""One training step, in parts: the model's forward pass and loss terms, its update, and the discriminator
+updates of the auxiliary losses (the AuxLoss contract, docs/ARCHITECTURE.md).
+
+``train_step`` runs them in the order model first, then discriminators (each ``discriminator_step`` gets the
+same ``outputs``); another order is another arrangement of the same three calls.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..config import Config
+from ..distributed import unwrap
+from .setup import TrainingParts
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf or exploded; the last good checkpoint is left untouched."""
+
+
+def train_step(parts: TrainingParts, images: torch.Tensor, targets: torch.Tensor, cfg: Config, epoch: int,
+               step: int) -> dict[str, float]:
+    """One iteration on a batch already on the device; returns the values to log (terms, D logs, loss, acc)."""
+    outputs, terms = forward_losses(parts, images, targets)
+    loss = sum(terms.values())
+    check_finite(loss, epoch, step, Path(cfg.train.output_dir))
+    update_model(parts, loss, cfg)
+    logs = {k: float(v.detach()) for k, v in terms.items()}
+    logs.update(update_discriminators(parts, outputs))
+    logs["loss"] = float(loss.detach())
+    logs["acc"] = float((outputs["logits"].argmax(1) == targets).float().mean())
+    return logs
+
+
+def forward_losses(parts: TrainingParts, images: torch.Tensor,
+                   targets: torch.Tensor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The model's outputs and every loss term: the task's, then each AuxLoss's ``generator_loss``."""
+    with torch.autocast(images.device.type, dtype=torch.float16, enabled=parts.use_amp):
+        outputs = parts.model(images)
+        terms = parts.loss_terms(outputs, targets)
+        for a in parts.aux_losses:
+            terms.update(a.generator_loss(unwrap(parts.model), images, outputs, targets))
+    return outputs, terms
+
+
+def update_model(parts: TrainingParts, loss: torch.Tensor, cfg: Config) -> None:
+    """Backward through the model (AMP-scaled), optional gradient clipping, the optimizer and schedule step."""
+    optimizer, scaler = parts.optimizer, parts.scaler
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.optim.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], cfg.optim.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    parts.scheduler.step()
+
+
+def update_discriminators(parts: TrainingParts, outputs: dict[str, Any]) -> dict[str, float]:
+    """Each AuxLoss updates its own discriminators from ``outputs``; returns their log values."""
+    logs: dict[str, float] = {}
+    for a in parts.aux_losses:
+        logs.update(a.discriminator_step(outputs))
+    return logs
+
+
+def check_finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> None:
+    v = float(loss.detach())
+    if not math.isfinite(v) or abs(v) > 1e6:
+        kept = out / "last.safetensors"
+        where = f"the last good checkpoint {kept} is intact" if kept.exists() else "no checkpoint was written yet"
+        raise TrainingDiverged(f"training loss became {v:.4g} at epoch {epoch + 1}, step {step + 1}: the run "
+                               f"stopped; {where}. Try a lower --lr, --optim.grad_clip, or a longer warmup.")
