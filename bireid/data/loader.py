@@ -39,11 +39,13 @@ _WARN_PATHS = 3
 
 
 class BadSample(NamedTuple):
-    """Stands in for a sample whose image could not be read."""
+    """Stands in for a sample whose image (or other sample file) could not be read; ``error`` is the error type
+    the loader raises for it under ``bad_images='error'``."""
 
     index: int
     path: str
     reason: str
+    error: type[BadImageError] = BadImageError
 
 
 class ImageDataset(Dataset):
@@ -135,7 +137,7 @@ class ReIDLoader(DataLoader):
             for batch in super().__iter__():
                 for b in batch.bad:
                     if policy == "error":
-                        raise BadImageError(b.path, b.reason)
+                        raise b.error(b.path, b.reason)
                     skipped.append(b.path)
                     if b.path not in self._bad_set:
                         self._bad_set.add(b.path)

@@ -1,0 +1,76 @@
+"""An image-classification data set described by a CSV list.
+
+``root`` is the CSV file itself or a folder holding ``list.csv``, with the header ``path,label,split`` and one row
+per image: ``path`` (relative paths are resolved against the CSV file's folder; the file must exist), ``label``
+(the class name; classes are the training labels in sorted order), ``split`` (``train``, or ``test`` / ``val``).
+A test label that no training row has is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..datasets.base import DatasetError
+from ..labelled import FileSplit, LabelledData
+from ..transforms import load_image
+from .base import register_classification_dataset
+
+HEADER = ("path", "label", "split")
+DEFAULT_NAME = "list.csv"
+
+
+def _find_csv(root: str | Path) -> Path:
+    if root is None or str(root) == "":
+        raise DatasetError("csv: no CSV list given (set data.root to the CSV file or its folder)")
+    p = Path(root).expanduser()
+    if p.is_dir():
+        p = p / DEFAULT_NAME
+        if not p.is_file():
+            raise DatasetError(f"csv: missing list file {p.resolve()} (data.root may also be the CSV file)")
+    elif not p.is_file():
+        raise DatasetError(f"csv: CSV list {p.resolve()} does not exist")
+    return p
+
+
+@register_classification_dataset("csv")
+def csv_list(root: str | Path) -> LabelledData:
+    """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
+    csv_path = _find_csv(root)
+    rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise DatasetError(f"csv: CSV list {csv_path.resolve()} is empty")
+        if tuple(h.strip().lower() for h in header) != HEADER:
+            raise DatasetError(f"csv: CSV list {csv_path.resolve()} must start with the header '{','.join(HEADER)}', "
+                               f"got '{','.join(header)}'")
+        for row in reader:
+            where = f"line {reader.line_num} of {csv_path.resolve()}"
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != 3:
+                raise DatasetError(f"csv: expected 3 fields (path,label,split) at {where}, got {len(row)}")
+            rel, label, split = (c.strip() for c in row)
+            split = {"val": "test"}.get(split.lower(), split.lower())
+            if split not in rows:
+                raise DatasetError(f"csv: split must be train, test or val at {where}, got {split!r}")
+            if not label:
+                raise DatasetError(f"csv: empty label at {where}")
+            path = Path(rel).expanduser()
+            if not path.is_absolute():
+                path = csv_path.parent / path
+            if not path.is_file():
+                raise DatasetError(f"csv: image {path.resolve()} listed at {where} does not exist")
+            rows[split].append((str(path), label))
+    if not rows["train"]:
+        raise DatasetError(f"csv: CSV list {csv_path.resolve()} has no training rows")
+    classes = sorted({label for _, label in rows["train"]})
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({label for _, label in rows["test"]} - set(classes))
+    if unknown:
+        raise DatasetError(f"csv: test label(s) {', '.join(map(repr, unknown[:5]))} of {csv_path.resolve()} have no "
+                           "training rows")
+    splits = [FileSplit([p for p, _ in rows[s]], [index[lb] for _, lb in rows[s]], load_image) for s in rows]
+    return LabelledData("csv", classes, splits[0], splits[1])
