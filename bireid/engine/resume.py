@@ -69,9 +69,13 @@ def restore(path: Path, parts: TrainingParts, cfg: Config) -> tuple[int, list[di
     if not path.exists():
         raise CheckpointError(f"--resume: no checkpoint to resume at {path}")
     state, meta, states = read_checkpoint(path)
+    old_task = meta.get("config", {}).get("task", {}).get("name", "reid")
+    if old_task != cfg.task.name:
+        raise CheckpointError(f"--resume: {path} was trained for --task {old_task}, the config asks for "
+                              f"{cfg.task.name}")
     if meta.get("num_classes") != parts.num_classes:
-        raise CheckpointError(f"--resume: {path} was trained with {meta.get('num_classes')} identities, this data "
-                              f"set has {parts.num_classes}")
+        raise CheckpointError(f"--resume: {path} was trained with {meta.get('num_classes')} classes (identities), "
+                              f"this data set has {parts.num_classes}")
     old = meta.get("config", {}).get("model", {})
     for key in SAME_MODEL_KEYS:
         if key in old and old[key] != getattr(cfg.model, key):

@@ -20,6 +20,7 @@ from ..data import check_data_config
 from ..distributed import DistInfo, all_reduce_mean, broadcast_module, cleanup_distributed, init_distributed, unwrap
 from ..factory import check_model_config
 from ..nn import set_binarization
+from ..tasks import get_task
 from .evaluate import evaluate_model
 from .resume import save_resumable, start
 from .run_folder import log_epoch, prepare_output_dir, write_final
@@ -37,7 +38,7 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     """
     check_model_config(cfg)
     if datasets is None:
-        check_data_config(cfg)
+        check_data_config(cfg, get_task(cfg.task.name).datasets)
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
     result = _run(cfg, device, dist_info, datasets, stop_after_epochs)
