@@ -24,10 +24,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from ..deploy.export import ExportError, export_bnn
     from ..errors import UserError
     from ..factory import load_model
+    from ..tasks import get_task
 
     out = Path(args.out)
     if out.is_dir():
@@ -36,10 +36,14 @@ def run(args: argparse.Namespace) -> int:
         if parent.exists() and not parent.is_dir():
             raise UserError(f"--out {out}: {parent} is a file, not a folder")
     model, cfg = load_model(args.checkpoint, "cpu")
-    size = (int(cfg.data.height), int(cfg.data.width))
+    task = get_task(cfg.task.name)
+    channels, *hw = task.input_shape(cfg)  # a point cloud of P points is a (3, P, 1) input
+    size = (int(hw[0]), int(hw[1]))
+    mean, std = task.input_norm
     try:
-        path = export_bnn(model, args.out, input_size=size, mean=tuple(IMAGENET_MEAN), std=tuple(IMAGENET_STD),
-                          name=f"{cfg.model.arch}-{cfg.model.method}", extra={"checkpoint": str(args.checkpoint)})
+        path = export_bnn(model, args.out, input_size=size, mean=tuple(mean), std=tuple(std),
+                          name=f"{cfg.model.arch}-{cfg.model.method}",
+                          extra={"checkpoint": str(args.checkpoint), "task": task.name})
     except ExportError as e:
         raise UserError(f"cannot export {args.checkpoint}: {e}") from None
     except OSError as e:
@@ -49,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     rt = BNNModel.load(path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): input {size[0]}x{size[1]}, "
-          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d features")
+          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d output")
     if args.verify:
-        x = torch.randn(4, 3, *size, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(4, channels, *size, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             ref = model(x).numpy()
         got = rt.forward(x.numpy())
