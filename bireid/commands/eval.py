@@ -1,4 +1,5 @@
-"""bireid eval: evaluate a trained checkpoint (CMC Rank-1/5/10, mAP, mINP) and print its complexity."""
+"""bireid eval: evaluate a trained checkpoint (re-ID: CMC Rank-1/5/10, mAP, mINP; classification: top-1/top-5) and
+print its complexity."""
 
 from __future__ import annotations
 
@@ -28,12 +29,11 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..config import ConfigError, set_key, validate
-    from ..data import build_datasets
     from ..distributed import DistInfo
     from ..engine.evaluate import evaluate_model
     from ..engine.setup import resolve_device
-    from ..evaluation import format_results
     from ..factory import load_model
+    from ..tasks import get_task
 
     device = resolve_device(args.device)
     model, cfg = load_model(args.checkpoint, device)
@@ -48,17 +48,21 @@ def run(args: argparse.Namespace) -> int:
         if val is not None:
             set_key(cfg, key, val)
     validate(cfg)
-    _, eval_ds = build_datasets(cfg)
-    if not eval_ds.query or not eval_ds.gallery:
-        raise ConfigError(f"data set {eval_ds.name} has no query/gallery images to evaluate on")
+    task = get_task(cfg.task.name)
+    _, eval_ds = task.build_datasets(cfg)
     res = evaluate_model(model, cfg, eval_ds, device, DistInfo())
+    if not res:
+        raise ConfigError(f"data set {eval_ds.name} has nothing to evaluate on (no query/gallery or test split)")
     line = complexity_line(model, cfg)
     if args.json:
         print(json.dumps({**res, "complexity": line}, indent=2))
     else:
-        print(f"{eval_ds.name}: {res['num_query']} queries x {res['num_gallery']} gallery "
-              f"({res['num_skipped_queries']} queries without a valid match skipped)")
-        print(format_results(res))
+        if "num_query" in res:
+            print(f"{eval_ds.name}: {res['num_query']} queries x {res['num_gallery']} gallery "
+                  f"({res['num_skipped_queries']} queries without a valid match skipped)")
+        else:
+            print(f"{eval_ds.name}: {res.get('num_samples')} test samples")
+        print(task.format_results(res))
         print(line)
     return 0
 
@@ -66,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
 def complexity_line(model, cfg) -> str:
     """One line: OPs speedup and storage saving of this model at its input size."""
     from ..complexity import count_complexity
+    from ..tasks import get_task
 
-    rep = count_complexity(model, input_size=(cfg.data.height, cfg.data.width))
+    channels, h, w = get_task(cfg.task.name).input_shape(cfg)
+    rep = count_complexity(model, input_size=(h, w), in_channels=channels)
     d = rep.to_dict()
     t = d.get("totals", d)
-    return (f"complexity at {cfg.data.height}x{cfg.data.width}: {t['ops']:.3e} OPs "
+    return (f"complexity at {h}x{w}: {t['ops']:.3e} OPs "
             f"(float {t['float_flops']:.3e} FLOPs): speedup {t['speedup']:.2f}x, "
             f"storage {t['storage_bits'] / 8 / 2**20:.2f} MiB, saving {t['storage_saving']:.2f}x")

@@ -5,13 +5,13 @@ package registers reid, classification and pointcloud. ``new_config(task)`` is a
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import DEFAULT_TASK, Config
 from ..config import new_config as _new_config
 from . import classification, pointcloud, reid  # noqa: F401  (registration side effects)
 from .base import TASKS, Task, get_task, list_tasks, register_task, task_defaults
 
 
-def new_config(task: str = "reid") -> Config:
+def new_config(task: str = DEFAULT_TASK) -> Config:
     """A Config for ``task``: the dataclass defaults, then the task's own (what ``bireid train --task`` starts
     from)."""
     return _new_config(task, task_defaults)

@@ -34,8 +34,12 @@ class Task:
     (train, eval) data sets; ``num_classes(train)``; ``build_train_loader(cfg, train, rank, world_size, seed)``;
     ``loss_terms(cfg)`` -> the objective ``(outputs, targets) -> {name: term}``; ``evaluate(model, cfg, eval_ds,
     device, dist_info)`` -> metrics (the evaluation hook); ``metric_keys``: the metrics it reports; ``table_metrics``:
-    (key, label) pairs for summaries, the first being ``primary_metric``; ``format_results(metrics)`` -> one line;
-    ``input_shape(cfg)`` -> (C, H, W) of one input; ``input_norm`` -> (mean, std) per channel stored in exports.
+    (key, label) pairs for summaries and curves; ``primary_metric``: the one ablations compare and runs are judged
+    by; ``format_results(metrics)`` -> one line;
+    ``input_shape(cfg)`` -> (C, H, W) of one input; ``input_norm`` -> (mean, std) per channel stored in exports;
+    ``describe_model(cfg)`` -> the model settings that matter, in words (for reports); ``reference``: the model its
+    complexity figures are quoted for without a data set (``num_classes`` and config overrides, e.g. re-ID's
+    256x128 input and 751 Market-1501 identities).
     """
 
     name: str
@@ -52,15 +56,13 @@ class Task:
     evaluate: Callable[..., dict[str, Any]]
     metric_keys: tuple[str, ...]
     table_metrics: tuple[tuple[str, str], ...]
+    primary_metric: str
     format_results: Callable[[Mapping[str, Any]], str]
     input_shape: Callable[[Any], tuple[int, int, int]]
     input_norm: tuple[tuple[float, ...], tuple[float, ...]]
+    describe_model: Callable[[Any], str]
+    reference: Mapping[str, Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def primary_metric(self) -> str:
-        """The metric ablations compare and runs are judged by (the first of ``table_metrics``)."""
-        return self.table_metrics[0][0]
 
     def check_arch(self, arch: str) -> None:
         """``arch`` belongs to this task's model family (a ConfigError naming the family otherwise)."""

@@ -34,9 +34,14 @@ CLASSIFICATION = register_task(Task(
     evaluate=evaluator(image_transform),
     metric_keys=METRIC_KEYS,
     table_metrics=(("top1", "top-1"), ("top5", "top-5")),
+    primary_metric="top1",
     format_results=format_classification,
     input_shape=lambda cfg: (3, cfg.data.height, cfg.data.width),
     input_norm=(IMAGENET_MEAN, IMAGENET_STD),
+    describe_model=lambda cfg: (f"Classification: {cfg.model.arch} (width {cfg.model.width}, stem {cfg.model.stem}, "
+                                f"downsample {cfg.model.downsample}, dropout {cfg.model.dropout}), batch "
+                                f"{cfg.data.batch_size}"),
+    reference={"num_classes": 10},
     defaults={"data.dataset": "cifar10", "data.height": 32, "data.width": 32, "data.pad": 4, "data.erasing_prob": 0.0,
               "data.batch_size": 128, "data.test_batch_size": 256, "model.arch": "resnet20", "model.stem": "cifar",
               "model.last_stride": 2, "loss.label_smoothing": 0.0, "gal.fr_stages": [1, 2], "gal.fr_grid": [2, 2]},

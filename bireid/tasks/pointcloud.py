@@ -34,9 +34,14 @@ POINTCLOUD = register_task(Task(
     evaluate=evaluator(points_transform),
     metric_keys=METRIC_KEYS,
     table_metrics=(("top1", "OA"), ("class_acc", "mAcc")),
+    primary_metric="top1",
     format_results=format_classification,
     input_shape=lambda cfg: (3, cfg.data.num_points, 1),
     input_norm=((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    describe_model=lambda cfg: (f"Point clouds: {cfg.model.arch} (width {cfg.model.width}, aggregation "
+                                f"{cfg.model.aggregation}, dropout {cfg.model.dropout}), {cfg.data.num_points} points, "
+                                f"batch {cfg.data.batch_size}"),
+    reference={"num_classes": 10},
     defaults={"data.dataset": "modelnet10", "data.batch_size": 32, "data.test_batch_size": 64,
               "model.arch": "pointnet", "model.dropout": 0.4, "loss.label_smoothing": 0.0,
               "optim.weight_decay": 1e-4, "gal.fr_stages": [1, 2], "gal.fr_grid": [1, 1]},

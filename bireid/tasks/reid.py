@@ -65,8 +65,12 @@ REID = register_task(Task(
     loss_terms=lambda cfg: (lambda outputs, targets: reid_loss_terms(outputs, targets, cfg.loss)),
     evaluate=evaluate_reid,
     metric_keys=("rank1", "rank5", "rank10", "mAP", "mINP"),
-    table_metrics=(("mAP", "mAP"), ("rank1", "Rank-1")),
+    table_metrics=(("rank1", "Rank-1"), ("mAP", "mAP")),
+    primary_metric="mAP",
     format_results=format_results,
     input_shape=lambda cfg: (3, cfg.data.height, cfg.data.width),
     input_norm=(IMAGENET_MEAN, IMAGENET_STD),
+    describe_model=lambda cfg: (f"Backbone {cfg.model.arch} (width {cfg.model.width}, downsample "
+                                f"{cfg.model.downsample}, head {cfg.model.head})"),
+    reference={"num_classes": 751, "data.height": 256, "data.width": 128},
 ))
