@@ -381,7 +381,8 @@ def validate(cfg: Config) -> None:
                      ("train.max_steps_per_epoch", t.max_steps_per_epoch), ("optim.warmup_epochs", o.warmup_epochs)):
         if val < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {val}")
-    for key, val, div in (("data.height", d.height, 32), ("data.width", d.width, 16)):
+    # The ImageNet stem and stages downsample by 32 (16 with last_stride 1); the CIFAR stem takes any size.
+    for key, val, div in (("data.height", d.height, 32), ("data.width", d.width, 16)) if m.stem == "imagenet" else ():
         if val % div:
             raise ConfigError(f"config key '{key}' = {val} must be divisible by {div}: the input size (height x "
                               "width) must have height divisible by 32 and width by 16 (the backbone downsamples "

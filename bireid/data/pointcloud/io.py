@@ -47,8 +47,9 @@ def _pcd_header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
             raise BadPointCloudError(path, "no DATA line in the PCD header (not a PCD file, or truncated)")
         try:
             line = raw[pos:end].decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise BadPointCloudError(path, "the PCD header is not ASCII text (not a PCD file)") from None
+        except UnicodeDecodeError:  # binary bytes before any DATA line
+            raise BadPointCloudError(path, "no DATA line in the PCD header (not a PCD file, or a broken "
+                                     "header)") from None
         pos = end + 1
         if not line or line.startswith("#"):
             continue
