@@ -106,3 +106,17 @@ def test_two_process_gloo_classification(tmp_path, data):
     assert res["num_samples"] == res["num_test"] == 6  # both ranks' shards were gathered
     hist = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [1, 2]
+
+
+@pytest.mark.slow
+def test_ablate_jobs_runs_trainings_as_processes(tmp_path, data):
+    """--jobs 2: two `bireid train` processes at once, their results read back from the run folders."""
+    from bireid.commands import ablate
+
+    base = tiny_task_config("pointcloud", data["pointcloud"], tmp_path / "unused", **{"train.epochs": 1})
+    res = ablate.run_ablation(base, ["real", "bireid-none"], [0], tmp_path / "runs", log=lambda s: None, jobs=2)
+    assert sorted(res) == ["bireid-none", "real"] and all(0 <= r[0]["top1"] <= 1 for r in res.values())
+    for v in res:
+        assert (tmp_path / "runs" / v / "seed0" / "train.out").read_text().count("top-1") == 1
+    again = ablate.run_ablation(base, ["real"], [0], tmp_path / "runs", log=lambda s: None, jobs=2)
+    assert again["real"][0]["top1"] == res["real"][0]["top1"]  # a finished run is reused, not retrained
