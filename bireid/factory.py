@@ -16,14 +16,14 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import CheckpointError, check_state_compatible, read_checkpoint
-from .config import Config, ConfigError, check_names, from_dict
+from .config import DEFAULT_TASK, Config, ConfigError, check_names, from_dict
 from .methods import METHODS, get_method, teacher_methods
 from .modeling import BACKBONES
 from .nn import init_from_state
 from .tasks import TASKS, get_task, task_defaults
 
 
-def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "real", task: str = "reid",
+def create_model(name: str = "resnet18", num_classes: int = 751, method: str = "real", task: str = DEFAULT_TASK,
                  **kw: Any) -> nn.Module:
     """Build the ``task``'s model (re-ID by default) on backbone ``name`` binarized by ``method``.
 

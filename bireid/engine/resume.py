@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, check_state_compatible, read_checkpoint, save_checkpoint
-from ..config import Config, ConfigError
+from ..config import DEFAULT_TASK, Config, ConfigError
 from ..distributed import unwrap
 from .setup import TrainingParts
 
@@ -69,7 +69,7 @@ def restore(path: Path, parts: TrainingParts, cfg: Config) -> tuple[int, list[di
     if not path.exists():
         raise CheckpointError(f"--resume: no checkpoint to resume at {path}")
     state, meta, states = read_checkpoint(path)
-    old_task = meta.get("config", {}).get("task", {}).get("name", "reid")
+    old_task = meta.get("config", {}).get("task", {}).get("name", DEFAULT_TASK)
     if old_task != cfg.task.name:
         raise CheckpointError(f"--resume: {path} was trained for --task {old_task}, the config asks for "
                               f"{cfg.task.name}")

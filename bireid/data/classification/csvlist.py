@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..datasets.base import DatasetError
+from ..datasets.base import DatasetError, find_list_file
 from ..labelled import FileSplit, LabelledData
 from ..transforms import load_image
 from .base import register_classification_dataset
@@ -20,23 +20,10 @@ HEADER = ("path", "label", "split")
 DEFAULT_NAME = "list.csv"
 
 
-def _find_csv(root: str | Path) -> Path:
-    if root is None or str(root) == "":
-        raise DatasetError("csv: no CSV list given (set data.root to the CSV file or its folder)")
-    p = Path(root).expanduser()
-    if p.is_dir():
-        p = p / DEFAULT_NAME
-        if not p.is_file():
-            raise DatasetError(f"csv: missing list file {p.resolve()} (data.root may also be the CSV file)")
-    elif not p.is_file():
-        raise DatasetError(f"csv: CSV list {p.resolve()} does not exist")
-    return p
-
-
 @register_classification_dataset("csv")
 def csv_list(root: str | Path) -> LabelledData:
     """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
-    csv_path = _find_csv(root)
+    csv_path = find_list_file(root, "csv", DEFAULT_NAME)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)

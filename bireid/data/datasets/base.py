@@ -193,6 +193,20 @@ def list_images(folder: Path, dataset: str, recursive: bool = False) -> list[Pat
     return files
 
 
+def find_list_file(root: str | Path, dataset: str, default_name: str = "list.csv") -> Path:
+    """The CSV list a data set is described by: ``root`` itself, or ``default_name`` in the folder ``root``."""
+    if root is None or str(root) == "":
+        raise DatasetError(f"{dataset}: no CSV list given (set data.root to the CSV file or its folder)")
+    p = Path(root).expanduser()
+    if p.is_dir():
+        p = p / default_name
+        if not p.is_file():
+            raise DatasetError(f"{dataset}: missing list file {p.resolve()} (data.root may also be the CSV file)")
+    elif not p.is_file():
+        raise DatasetError(f"{dataset}: CSV list {p.resolve()} does not exist")
+    return p
+
+
 def check_camera(cam: int, num_cams: int, path: Path | str, dataset: str) -> int:
     """Convert a 1-based camera number to 0-based, checking it lies in ``1..num_cams``."""
     if not 1 <= cam <= num_cams:

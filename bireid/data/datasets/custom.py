@@ -18,24 +18,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .base import DatasetError, ReIDDataset, Sample, register_dataset, relabel
+from .base import DatasetError, ReIDDataset, Sample, find_list_file, register_dataset, relabel
 
 HEADER = ("path", "pid", "camid", "split")
 SPLITS = ("train", "query", "gallery")
 DEFAULT_NAME = "list.csv"
-
-
-def _find_csv(root: str | Path) -> Path:
-    if root is None or str(root) == "":
-        raise DatasetError("custom: no CSV list given (set data.root to the CSV file or its folder)")
-    p = Path(root).expanduser()
-    if p.is_dir():
-        p = p / DEFAULT_NAME
-        if not p.is_file():
-            raise DatasetError(f"custom: missing list file {p.resolve()} (data.root may also be the CSV file)")
-    elif not p.is_file():
-        raise DatasetError(f"custom: CSV list {p.resolve()} does not exist")
-    return p
 
 
 def _int(text: str, what: str, where: str) -> int:
@@ -48,7 +35,7 @@ def _int(text: str, what: str, where: str) -> int:
 @register_dataset("custom")
 def custom(root: str | Path) -> ReIDDataset:
     """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
-    csv_path = _find_csv(root)
+    csv_path = find_list_file(root, "custom", DEFAULT_NAME)
     base = csv_path.parent
     splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     with csv_path.open(newline="") as fh:

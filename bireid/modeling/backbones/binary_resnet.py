@@ -173,12 +173,17 @@ class BinaryResNet(StagedBackbone):
                     bn = getattr(blk, name, None)
                     if bn is not None:
                         nn.init.constant_(bn.weight, branch_gamma)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                reset = getattr(getattr(m, "scaling", None), "reset_from", None)
-                if reset is not None:  # a learned alpha follows the re-initialised weight
-                    reset(m.weight)
+        init_convs(self)
+
+
+def init_convs(module: nn.Module) -> None:
+    """Kaiming (fan-out) init of every conv of ``module``; a learned alpha follows its re-initialised weight."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            reset = getattr(getattr(m, "scaling", None), "reset_from", None)
+            if reset is not None:
+                reset(m.weight)
 
 
 @register_backbone("resnet18", family="binary")

@@ -34,7 +34,7 @@ import torch.nn as nn
 from ...nn import GlobalMaxPool, ema_shift, make_activation
 from ...nn.scaling import ScalingSpec
 from ..registry import register_backbone
-from .binary_resnet import BinaryOptions
+from .binary_resnet import BinaryOptions, init_convs
 from .resnet import StagedBackbone
 
 AGGREGATIONS = ("max", "ema-max")
@@ -89,13 +89,9 @@ class PointNet(StagedBackbone):
         self.stage_channels = [w, 2 * w, 16 * w, 4 * w]
         self.out_channels = 4 * w
         self.num_points, self.aggregation = num_points, aggregation
+        init_convs(self)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                reset = getattr(getattr(m, "scaling", None), "reset_from", None)
-                if reset is not None:  # a learned alpha follows the re-initialised weight
-                    reset(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         for m in self.modules():  # small residual branches: the real shortcut carries the signal at init
