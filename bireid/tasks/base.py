@@ -31,7 +31,8 @@ class Task:
     model family (``model.arch``). ``build_model(backbone, num_classes, **head_options)``: the model around a built
     backbone; ``head_options``: the ``create_model`` keywords that go to it rather than to the backbone.
     ``model_options(cfg)``: the task's ``create_model`` keywords read from the config. ``build_datasets(cfg)`` ->
-    (train, eval) data sets; ``num_classes(train)``; ``build_train_loader(cfg, train, rank, world_size, seed)``;
+    (train, eval) data sets; ``num_classes(train)``; ``transform(cfg, train)`` -> the callable turning one sample (a PIL
+    image, a point array) into the model's input tensor; ``build_train_loader(cfg, train, rank, world_size, seed)``;
     ``loss_terms(cfg)`` -> the objective ``(outputs, targets) -> {name: term}``; ``evaluate(model, cfg, eval_ds,
     device, dist_info)`` -> metrics (the evaluation hook); ``metric_keys``: the metrics it reports; ``table_metrics``:
     (key, label) pairs for summaries and curves; ``primary_metric``: the one ablations compare and runs are judged
@@ -51,6 +52,7 @@ class Task:
     model_options: Callable[[Any], dict[str, Any]]
     build_datasets: Callable[[Any], tuple[Any, Any]]
     num_classes: Callable[[Any], int]
+    transform: Callable[[Any, bool], Callable[[Any], torch.Tensor]]
     build_train_loader: Callable[..., Any]
     loss_terms: Callable[[Any], LossTerms]
     evaluate: Callable[..., dict[str, Any]]

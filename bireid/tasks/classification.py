@@ -29,6 +29,7 @@ CLASSIFICATION = register_task(Task(
                                "dropout": cfg.model.dropout},
     build_datasets=datasets_builder(CLASSIFICATION_DATASETS),
     num_classes=lambda ds: ds.num_classes,
+    transform=image_transform,
     build_train_loader=train_loader_builder(image_transform),
     loss_terms=ce_loss_terms,
     evaluate=evaluator(image_transform),

@@ -29,6 +29,7 @@ POINTCLOUD = register_task(Task(
                                "dropout": cfg.model.dropout},
     build_datasets=datasets_builder(POINTCLOUD_DATASETS),
     num_classes=lambda ds: ds.num_classes,
+    transform=points_transform,
     build_train_loader=train_loader_builder(points_transform),
     loss_terms=ce_loss_terms,
     evaluate=evaluator(points_transform),
