@@ -21,6 +21,7 @@ from bireid.engine.step import train_step
 from bireid.engine.trainer import train
 from bireid.evaluation import class_accuracy, classification_metrics, topk_correct
 from bireid.factory import check_model_config, create_model, load_model, model_kwargs
+from bireid.methods import get_method
 from bireid.nn import BinaryConv2d, GlobalMaxPool
 from bireid.tasks import get_task, new_config
 
@@ -222,3 +223,20 @@ def test_ablate_table_for_a_classification_task(tmp_path):
     row = next(line for line in table.splitlines() if line.startswith("| bireid-fr "))
     assert "| 62.50 ± 0.71 | 99.00 ± 0.00 | +2.00 ± 0.00 (2/2 seeds ahead) |" in row
     assert "2.00×" in next(line for line in table.splitlines() if line.startswith("| bireid-kr "))
+
+
+def test_reactnet_distils_from_a_real_classifier(image_root, tmp_path):
+    """A real classification model as ReActNet's teacher: its eval-mode output is already logits."""
+    torch.manual_seed(0)
+    teacher = create_model("resnet20", 3, "real", task="classification", stem="cifar", width=16).eval()
+    cfg = tiny_task_config("classification", image_root, tmp_path, **{"model.method": "reactnet"})
+    student = create_model(**model_kwargs(cfg, 3))
+    (aux,) = get_method("reactnet").build_aux(student, cfg, 3, teacher=teacher)
+    x = torch.randn(4, 3, 16, 16)
+    student.train()
+    out = student(x)
+    kl = aux.generator_loss(student, x, out, torch.zeros(4, dtype=torch.long))["distill"]
+    with torch.no_grad():
+        t = teacher(x)
+    ref = nn.functional.kl_div(out["logits"].log_softmax(1), t.log_softmax(1), reduction="batchmean", log_target=True)
+    assert torch.allclose(kl, ref * cfg.loss.distill_weight, atol=1e-6)

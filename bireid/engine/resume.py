@@ -22,7 +22,7 @@ from ..distributed import unwrap
 from .setup import TrainingParts
 
 # Model keys a resumed run must share with the checkpoint (others, e.g. the learning rate, may change).
-SAME_MODEL_KEYS = ("arch", "method", "head", "width", "last_stride")
+SAME_MODEL_KEYS = ("arch", "method", "head", "width", "last_stride", "stem", "aggregation")
 
 
 def rng_state() -> dict[str, Any]:

@@ -33,3 +33,8 @@ class Classifier(nn.Module):
         if not self.training:
             return logits
         return {"logits": logits, "feat": f, "stages": stages}
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of ``x`` in the current mode."""
+        out = self(x)
+        return out["logits"] if isinstance(out, dict) else out
