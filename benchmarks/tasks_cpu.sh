@@ -7,8 +7,8 @@
 #
 # CIFAR_ROOT: CIFAR-10 as a folder per class (train/<class>/*.jpg, test/<class>/*.jpg; e.g. the JPEG set beside
 # this project, extracted: tar xzf ../shared/data/classification/cifar10-jpeg.tar.gz -C runs/_data), or the
-# official binary release (then set CIFAR_DATASET=cifar10). Budgets: CIFAR-10 3 epochs, ModelNet10 6 epochs at
-# 512 points (about 15-25 minutes a run on a busy 2-core machine). THREADS (default 1) torch threads per run.
+# official binary release (then set CIFAR_DATASET=cifar10). Budgets: CIFAR-10 2 epochs, ModelNet10 5 epochs at
+# 512 points (15-30 minutes a run on the busy shared 2-core machine). THREADS (default 1) torch threads per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CIFAR_ROOT:?set CIFAR_ROOT}" "${MODELNET_ROOT:?set MODELNET_ROOT}"
@@ -21,13 +21,13 @@ COMMON=(--variants $VARIANTS --set train.threads="$THREADS" --set data.workers=0
         --set train.progress=false --out "$OUT/ABLATION.md")
 cifar() {
   nice -n 15 .venv/bin/bireid ablate --task classification --dataset "$CIFAR_DATASET" --data-root "$CIFAR_ROOT" \
-    --epochs 3 --runs-dir "$OUT/cifar10" --title "Ablation: CIFAR-10, ResNet-20, 3 epochs (CPU budget)" \
+    --epochs 2 --runs-dir "$OUT/cifar10" --title "Ablation: CIFAR-10, ResNet-20, 2 epochs (CPU budget)" \
     "${COMMON[@]}" --seeds "$@"
 }
 modelnet() {
   nice -n 15 .venv/bin/bireid ablate --task pointcloud --dataset modelnet10 --data-root "$MODELNET_ROOT" \
-    --epochs 6 --set data.num_points=512 --runs-dir "$OUT/modelnet10" \
-    --title "Ablation: ModelNet10, PointNet, 6 epochs at 512 points (CPU budget)" "${COMMON[@]}" --seeds "$@"
+    --epochs 5 --set data.num_points=512 --runs-dir "$OUT/modelnet10" \
+    --title "Ablation: ModelNet10, PointNet, 5 epochs at 512 points (CPU budget)" "${COMMON[@]}" --seeds "$@"
 }
 done_seeds=()
 for s in $SEEDS; do
