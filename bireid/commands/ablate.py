@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..config import DEFAULT_TASK, Config, ConfigError, load_yaml, new_config, read_yaml, set_key, validate
+from ..config import DEFAULT_TASK, Config, ConfigError, from_dict, load_yaml, read_yaml, set_key, validate
 from ..errors import UserError
 
 HELP = "ablation: real vs Bi-Real vs BiRe-ID (KR-GAL, FR-GAL, both, attention alpha) over several seeds, any task"
@@ -127,12 +127,11 @@ def base_config(args: argparse.Namespace) -> Config:
 
     task = get_task(getattr(args, "task", None) or DEFAULT_TASK)
     doc = read_yaml(args.config) if args.config else {}
+    if not isinstance(doc.get("task", {}), dict):
+        raise ConfigError(f"{args.config}: 'task' must be a section (task: {{name: ...}})")
     doc.setdefault("task", {})["name"] = task.name
     try:
-        cfg = new_config(task.name, task_defaults)
-        for sec, values in doc.items():
-            for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
-                set_key(cfg, f"{sec}.{key}" if key else sec, value)
+        cfg = from_dict(doc, task_defaults)
     except ConfigError as e:
         raise ConfigError(f"{args.config}: {e}") from None
     for item in args.set or []:
