@@ -1,6 +1,9 @@
 """A trained classification / point-cloud checkpoint through the torch-free engine: export it to ``.bnn``, run the
 whole test split through PyTorch and through the engine, and compare logits, predictions and accuracy; time both
-at one thread. Prints a markdown row.
+at one thread. Also counts the samples whose logits differ by more than 1e-4 (relative to the largest logit) between
+the engine and PyTorch float32, and between PyTorch float32 and float64: a 1-bit network's output jumps when a
+pre-activation within rounding distance of its threshold flips sign, and float64 shows how often plain rounding
+does that. Prints a markdown row.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tasks_export.py \
         --checkpoint runs/issue16/cifar10/bireid-both/seed0/model.safetensors [--limit 2000]
@@ -68,16 +71,21 @@ def main() -> None:
     got = np.concatenate([rt.forward(b[0].numpy()) for b in batches])
     t_rt = time.perf_counter() - t0
     ref = ref.numpy()
-    rel = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
+    scale = max(float(np.abs(ref).max()), 1e-12)
+    rel = float(np.abs(got - ref).max() / scale)
+    off_rt = int((np.abs(got - ref).max(1) > 1e-4 * scale).sum())
+    with torch.no_grad():
+        ref64 = torch.cat([model.double()(b[0].double()) for b in batches]).numpy()
+    off_64 = int((np.abs(ref64 - ref).max(1) > 1e-4 * scale).sum())
     same = float((got.argmax(1) == ref.argmax(1)).mean())
     acc_t, acc_r = float((ref.argmax(1) == labels).mean()), float((got.argmax(1) == labels).mean())
     n = len(labels)
     print(f"# {cpu_model()}, ISA {get_isa()}, 1 thread, {task.name} {cfg.model.arch} {cfg.model.method}, {n} test "
           f"samples, batch {args.batch}, .bnn {size_mb:.2f} MB")
-    print("| checkpoint | samples | max rel. logit diff | same prediction | top-1 PyTorch | top-1 engine | "
-          "PyTorch samples/s | engine samples/s |")
-    print(f"| {args.checkpoint} | {n} | {rel:.1e} | {100 * same:.2f}% | {100 * acc_t:.2f} | {100 * acc_r:.2f} | "
-          f"{n / t_torch:.0f} | {n / t_rt:.0f} |")
+    print("| checkpoint | samples | max rel. logit diff | samples > 1e-4: engine vs fp32 / fp64 vs fp32 | same "
+          "prediction | top-1 PyTorch | top-1 engine | PyTorch samples/s | engine samples/s |")
+    print(f"| {args.checkpoint} | {n} | {rel:.1e} | {off_rt} / {off_64} | {100 * same:.2f}% | {100 * acc_t:.2f} | "
+          f"{100 * acc_r:.2f} | {n / t_torch:.0f} | {n / t_rt:.0f} |")
 
 
 if __name__ == "__main__":
