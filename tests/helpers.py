@@ -13,3 +13,46 @@ def tiny_config(root, out, **over):
                  "optim.warmup_epochs": 1, "optim.lr": 1e-3, **over}.items():
         set_key(cfg, k, v)
     return cfg
+
+
+def randomize_for_export(model, seed):
+    """Non-trivial BN statistics and affine parameters, RSign thresholds, (R)PReLU slopes and shifts, learned
+    alphas (a fifth of them negative) and attention gates, so that folding errors cannot hide. Eval mode."""
+    import torch
+    import torch.nn as nn
+
+    from bireid.gal import AttentionScale
+    from bireid.nn import RPReLU
+    from bireid.nn.scaling import LearnedScale
+
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(shape, lo, hi):
+        return torch.rand(shape, generator=g) * (hi - lo) + lo
+
+    def u(t, lo, hi):
+        t.data.copy_(rand(t.shape, lo, hi))
+
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            u(m.running_mean, -0.5, 0.5)
+            u(m.running_var, 0.5, 2.0)
+            u(m.weight, 0.5, 1.5)
+            u(m.bias, -0.3, 0.3)
+        thr = getattr(m, "threshold", None)
+        if isinstance(thr, nn.Parameter):
+            u(thr, -0.2, 0.2)
+        if isinstance(m, RPReLU):
+            u(m.shift_in, -0.2, 0.2)
+            u(m.shift_out, -0.2, 0.2)
+            u(m.slope, 0.05, 0.5)
+        if isinstance(m, nn.PReLU):
+            u(m.weight, 0.05, 0.5)
+        if isinstance(m, LearnedScale):  # around its initial mean|W|, either sign
+            sign = torch.where(torch.rand(m.alpha.shape, generator=g) < 0.2, -1.0, 1.0)
+            m.alpha.data.mul_(rand(m.alpha.shape, 0.5, 1.5) * sign)
+        if isinstance(m, AttentionScale):  # a gate that is not 1, a base that is not mean|W|
+            u(m.fc2.weight, -1.0, 1.0)
+            u(m.fc2.bias, -0.5, 0.5)
+            u(m.log_base, -0.3, 0.3)
+    return model.eval()

@@ -6,36 +6,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_for_export as _randomize
 
 from bireid.deploy.export import ExportError, export_bnn
 from bireid.modeling.backbones.binary_resnet import binary_resnet18
 from bireid.modeling.backbones.resnet import resnet18
 from bireid.modeling.reid_model import ReIDModel
 from bireid.runtime import BNNModel, FormatError
-
-
-def _randomize(model: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial BN statistics, thresholds and shifts, so folding errors cannot hide."""
-    g = torch.Generator().manual_seed(seed)
-
-    def u(t, lo, hi):
-        t.data.copy_(torch.rand(t.shape, generator=g) * (hi - lo) + lo)
-
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            u(m.running_mean, -0.5, 0.5)
-            u(m.running_var, 0.5, 2.0)
-            u(m.weight, 0.5, 1.5)
-            u(m.bias, -0.3, 0.3)
-        thr = getattr(m, "threshold", None)
-        if isinstance(thr, nn.Parameter):
-            u(thr, -0.2, 0.2)
-        for name in ("shift_in", "shift_out"):
-            if isinstance(getattr(m, name, None), nn.Parameter):
-                u(getattr(m, name), -0.2, 0.2)
-        if isinstance(m, nn.PReLU):
-            u(m.weight, 0.05, 0.5)
-    return model.eval()
 
 
 def _check(model: nn.Module, path, size=(64, 32), n=3, seed=0, rtol=1e-4):
