@@ -56,3 +56,49 @@ def randomize_for_export(model, seed):
             u(m.fc2.bias, -0.5, 0.5)
             u(m.log_base, -0.3, 0.3)
     return model.eval()
+
+
+def binarization_margin(model, x):
+    """(smallest |x - threshold| over every activation a binary conv binarizes, model(x)). A map with no negative
+    value (a ReLU's output, e.g. xnor's stem) binarizes to +1 however its zeros round: it has no tie to fear."""
+    import torch
+
+    from bireid.nn import is_binary_conv
+
+    margins: list[float] = []
+
+    def pre_hook(conv, inputs):
+        v = inputs[0]
+        t = getattr(conv.act_binarizer, "threshold", None)
+        if t is None and bool((v >= 0).all()):
+            return
+        if t is not None:
+            v = v - t.view(1, -1, 1, 1)
+        margins.append(float(v.abs().min()))
+
+    hooks = [m.register_forward_pre_hook(pre_hook) for m in model.modules() if is_binary_conv(m, fully=True)]
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return min(margins, default=float("inf")), out
+
+
+def tie_free_input(model64, size, margin, n=1, tries=100):
+    """(x, model64(x) as NumPy) for the first seeded input batch whose float64 forward keeps every binarized value
+    at least ``margin`` from its threshold: float32 computations of it (an engine, ONNX Runtime) then take the
+    same signs. ``x`` holds float32 values (in float64), so the reference sees what a float32 runtime gets."""
+    import pytest
+    import torch
+
+    best = 0.0
+    for seed in range(tries):
+        x = torch.randn(n, 3, *size, generator=torch.Generator().manual_seed(seed)).double()
+        m, ref = binarization_margin(model64, x)
+        if m >= margin:
+            return x, ref.numpy()
+        best = max(best, m)
+    pytest.fail(f"no tie-free input in {tries} draws (best margin {best:.2e} < {margin:.0e}): the test needs "
+                "smaller inputs or another randomization")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from helpers import randomize_for_export
+from helpers import randomize_for_export, tie_free_input
 
 from bireid.deploy.export import ExportError, export_bnn
 from bireid.factory import create_model
@@ -35,44 +35,6 @@ CASES = [(method, arch, {}) for method in ("real", "xnor", "bireal", "reactnet",
 CASES += [("bireid", arch, {"alpha_mode": "attention"}) for arch in ("resnet18", "resnet50")]
 
 
-def _binarization_margin(model: nn.Module, x: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """(smallest |x - threshold| over every binarized activation, model(x)). A map with no negative value (the
-    output of a ReLU, e.g. xnor's stem) binarizes to +1 however its zeros round, so it has no tie to fear."""
-    margins: list[float] = []
-
-    def pre_hook(conv: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        v = inputs[0]
-        t = getattr(conv.act_binarizer, "threshold", None)
-        if t is None and bool((v >= 0).all()):
-            return
-        if t is not None:
-            v = v - t.view(1, -1, 1, 1)
-        margins.append(float(v.abs().min()))
-
-    hooks = [m.register_forward_pre_hook(pre_hook) for m in model.modules() if is_binary_conv(m, fully=True)]
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return min(margins, default=float("inf")), out
-
-
-def _tie_free_input(model64: nn.Module, tries: int = 100) -> tuple[torch.Tensor, np.ndarray]:
-    """The first seeded input whose float64 forward keeps every binarized value ``MARGIN`` from its threshold."""
-    best = 0.0
-    for seed in range(tries):
-        x = torch.randn(1, 3, *SIZE, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        x = x.float().double()  # the engine gets the float32 input: the reference must see the same values
-        margin, ref = _binarization_margin(model64, x)
-        if margin >= MARGIN:
-            return x, ref.numpy()
-        best = max(best, margin)
-    pytest.fail(f"no tie-free input in {tries} draws (best margin {best:.2e} < {MARGIN:.0e}): the test needs "
-                "smaller inputs or another randomization")
-
-
 @pytest.mark.parametrize("method,arch,opts", CASES, ids=[f"{m}-{a}{'-attention' if o else ''}" for m, a, o in CASES])
 def test_default_layout_exports_and_engine_equals_torch(tmp_path, method, arch, opts):
     torch.manual_seed(0)
@@ -82,7 +44,7 @@ def test_default_layout_exports_and_engine_equals_torch(tmp_path, method, arch, 
     # Every conv the model computes in 1 bit (reactnet's and xnor's 1x1 downsamples included) is a binary conv
     # in the file: nothing fell back to a real-valued conv.
     assert rt.meta["binary_convs"] == sum(is_binary_conv(m, fully=True) for m in model.modules())
-    x, ref = _tie_free_input(model.double())
+    x, ref = tie_free_input(model.double(), SIZE, MARGIN)
     got = rt.forward(x.float().numpy())
     assert got.shape == ref.shape == (1, rt.feat_dim)
     err = np.abs(got - ref).max() / np.abs(ref).max()
