@@ -59,8 +59,10 @@ def randomize_for_export(model, seed):
 
 
 def binarization_margin(model, x):
-    """(smallest |x - threshold| over every activation a binary conv binarizes, model(x)). A map with no negative
-    value (a ReLU's output, e.g. xnor's stem) binarizes to +1 however its zeros round: it has no tie to fear."""
+    """(smallest |x - threshold| over every activation a binary conv binarizes, relative to the largest in its
+    layer; model(x)). Relative, because float32 rounding errors scale with the layer's values (bireal's unscaled
+    binary dot products reach ~100). A map with no negative value (a ReLU's output, e.g. xnor's stem) binarizes
+    to +1 however its zeros round: it has no tie to fear."""
     import torch
 
     from bireid.nn import is_binary_conv
@@ -74,7 +76,8 @@ def binarization_margin(model, x):
             return
         if t is not None:
             v = v - t.view(1, -1, 1, 1)
-        margins.append(float(v.abs().min()))
+        a = v.abs()
+        margins.append(float(a.min() / a.max().clamp_min(1e-30)))
 
     hooks = [m.register_forward_pre_hook(pre_hook) for m in model.modules() if is_binary_conv(m, fully=True)]
     try:
@@ -88,8 +91,9 @@ def binarization_margin(model, x):
 
 def tie_free_input(model64, size, margin, n=1, tries=100):
     """(x, model64(x) as NumPy) for the first seeded input batch whose float64 forward keeps every binarized value
-    at least ``margin`` from its threshold: float32 computations of it (an engine, ONNX Runtime) then take the
-    same signs. ``x`` holds float32 values (in float64), so the reference sees what a float32 runtime gets."""
+    at least ``margin`` (relative, see :func:`binarization_margin`) from its threshold: float32 computations of it
+    (an engine, ONNX Runtime) then take the same signs. ``x`` holds float32 values (in float64), so the reference
+    sees what a float32 runtime gets."""
     import pytest
     import torch
 
