@@ -19,8 +19,8 @@ import torch.multiprocessing as mp
 from helpers import tiny_config
 from torch.nn.parallel import DistributedDataParallel
 
+from bireid import create_model
 from bireid.data import build_dataset
-from bireid.modeling import create_model
 from bireid.modeling.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 
 WORLD = 2
