@@ -222,11 +222,14 @@ def parse_market_folder(folder: Path, split: str, num_cams: int, dataset: str) -
     return out
 
 
-def market_style_dataset(root: Path, name: str, num_cams: int) -> ReIDDataset:
-    """Build a data set from a folder with bounding_box_train, query and bounding_box_test."""
-    train = parse_market_folder(root / "bounding_box_train", "train", num_cams, name)
+def market_style_dataset(root: Path, name: str, num_cams: int, eval_only: bool = False) -> ReIDDataset:
+    """Build a data set from a folder with bounding_box_train, query and bounding_box_test (``eval_only``: query
+    and bounding_box_test only, no training split)."""
     query = parse_market_folder(root / "query", "query", num_cams, name)
     gallery = parse_market_folder(root / "bounding_box_test", "gallery", num_cams, name)
+    if eval_only:
+        return ReIDDataset(name, [], query, gallery)
+    train = parse_market_folder(root / "bounding_box_train", "train", num_cams, name)
     if not train:
         raise DatasetError(f"{name}: no usable training images in {(root / 'bounding_box_train').resolve()} "
                            "(all junk or distractors)")
@@ -234,3 +237,9 @@ def market_style_dataset(root: Path, name: str, num_cams: int) -> ReIDDataset:
 
 
 MARKET_LAYOUT: tuple[str, ...] = ("bounding_box_train", "query", "bounding_box_test")
+MARKET_EVAL_LAYOUT: tuple[str, ...] = ("query", "bounding_box_test")
+
+
+def market_layout(eval_only: bool) -> tuple[str, ...]:
+    """The Market-1501 folders a parser needs: all three, or only query and gallery when only evaluating."""
+    return MARKET_EVAL_LAYOUT if eval_only else MARKET_LAYOUT
