@@ -16,6 +16,7 @@ never touched. --preview writes a montage PNG (rows = identities, columns = came
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..config import SYNTH_DIFFICULTY
     from ..data.synth import DEFAULT_ROOT
 
     p.add_argument("--out", default=DEFAULT_ROOT, help="output folder (default: %(default)s)")
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
     p.add_argument("--height", type=int, default=128, help="image height in pixels (default: %(default)s)")
     p.add_argument("--width", type=int, default=64, help="image width in pixels (default: %(default)s)")
-    p.add_argument("--difficulty", type=float, default=0.5,
+    p.add_argument("--difficulty", type=float, default=SYNTH_DIFFICULTY,
                    help="0 (easy) .. 1 (hard): sets every knob below that is not given (default: %(default)s)")
     p.add_argument("--camera-strength", type=float, default=None,
                    help="scale of between-camera differences (default: from --difficulty)")
