@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import FakeTerminal
 from PIL import Image
 
 from bireid.cli import main
@@ -280,37 +281,20 @@ def test_model_folder_is_a_helpful_error(bnn, gallery, tmp_path, capsys):
     assert "is a folder" in err and "m.bnn" in err
 
 
-class _Terminal:
-    """A stderr that says it is a terminal (tqdm draws bars only there) and keeps what is written."""
-
-    def __init__(self):
-        self.text = []
-
-    def write(self, s):
-        self.text.append(s)
-        return len(s)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return True
-
-
 def test_extract_and_search_show_progress_on_a_terminal(bnn, gallery, tmp_path, monkeypatch):
     folder, paths = gallery
-    term = _Terminal()
+    term = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", term)
     assert main(["extract", "--model", str(bnn), "--images", str(folder), "--out", str(tmp_path / "f.npy")]) == 0
-    assert f"{len(paths)}/{len(paths)}" in "".join(term.text)
-    term.text.clear()
+    assert f"{len(paths)}/{len(paths)}" in term.text
+    term.parts.clear()
     assert main(["search", "--model", str(bnn), "--gallery", str(folder), "--query", str(paths[0]),
                  "--out", str(tmp_path / "r.png")]) == 0
-    assert f"{len(paths)}/{len(paths)}" in "".join(term.text)
-    term.text.clear()
+    assert f"{len(paths)}/{len(paths)}" in term.text
+    term.parts.clear()
     assert main(["extract", "--model", str(bnn), "--images", str(folder), "--out", str(tmp_path / "f.npy"),
                  "--no-progress"]) == 0
-    assert f"{len(paths)}/{len(paths)}" not in "".join(term.text)
+    assert f"{len(paths)}/{len(paths)}" not in term.text
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="as root, permissions do not stop writes")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import tiny_config
+from helpers import FakeTerminal, tiny_config
 
 from bireid.cli import build_parser, main
 from bireid.config import Config
@@ -45,29 +45,8 @@ def test_synth_and_train_share_one_default_difficulty(tmp_path):
     assert read_manifest(root)["params"]["difficulty"] == Config().data.synth_difficulty
 
 
-class _Terminal:
-    """A stderr that says it is a terminal (tqdm draws bars only there) and keeps what is written."""
-
-    def __init__(self):
-        self.parts: list[str] = []
-
-    def write(self, s):
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return True
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
 def test_first_synthetic_generation_shows_progress(tmp_path, monkeypatch):
-    term = _Terminal()
+    term = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", term)
     generate_synthetic(tmp_path / "s", num_train_ids=2, num_test_ids=2, num_cameras=2, height=64, width=32)
     assert "generating the synthetic set" in term.text and "img/s" in term.text
@@ -77,7 +56,7 @@ def test_evaluation_shows_progress(tiny_synth, tmp_path, monkeypatch, capsys):
     from bireid.engine.trainer import train
 
     train(tiny_config(tiny_synth, tmp_path / "run", **{"train.epochs": 1}))
-    term = _Terminal()
+    term = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", term)
     assert main(["eval", "--checkpoint", str(tmp_path / "run" / "model.safetensors"), "--progress"]) == 0
     assert "query" in term.text and "gallery" in term.text and "batch" in term.text

@@ -11,8 +11,10 @@ DESCRIPTION = """Generate the deterministic synthetic re-ID benchmark: person-li
 cameras (each with its own illumination, colour cast, blur, background and viewpoint habits), with
 occlusions, distractors (pid 0000) and junk boxes (pid -1), written as a Market-1501 folder
 (bounding_box_train, query, bounding_box_test) plus a synth.json manifest. An existing set with the same
-parameters is reused; one with other parameters is replaced; a folder that is not a synthetic set is
-never touched. --preview writes a montage PNG (rows = identities, columns = cameras)."""
+parameters is reused; one with other parameters is replaced by this command; a folder that is not a
+synthetic set is never touched. `bireid train --data-root` on a set made here never replaces it: training
+with other settings stops with an error naming the differing settings. --preview writes a montage PNG
+(rows = identities, columns = cameras)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
