@@ -306,3 +306,15 @@ def test_read_only_gallery_permissions(bnn, gallery, tmp_path):
                      "--out", str(tmp_path / "r.png")]) == 0
     finally:
         folder.chmod(0o755)
+
+
+def test_a_missing_file_in_a_list_gallery_follows_the_bad_image_policy(bnn, gallery, tmp_path):
+    from bireid.deploy import BadImagesError
+
+    folder, paths = gallery
+    listed = [*paths, folder / "gone.jpg"]
+    fx = FeatureExtractor(bnn)
+    with pytest.raises(BadImagesError, match="gone.jpg"):
+        GalleryIndex.build(fx, listed)
+    index = GalleryIndex.build(fx, listed, bad_images="skip")
+    assert index.paths == paths and [e.path for e in index.skipped] == [str(folder / "gone.jpg")]

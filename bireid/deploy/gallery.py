@@ -50,7 +50,12 @@ def _normalize(f: np.ndarray) -> np.ndarray:
 
 
 def _stamp(path: Path) -> list:
-    st = path.stat()
+    """[resolved path, size, mtime_ns]; a file that cannot be stat'ed never matches the cache (it is read, and
+    reported by the bad-image policy)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path.resolve()), -1, -1]
     return [str(path.resolve()), st.st_size, st.st_mtime_ns]
 
 
