@@ -13,3 +13,24 @@ def tiny_config(root, out, **over):
                  "optim.warmup_epochs": 1, "optim.lr": 1e-3, **over}.items():
         set_key(cfg, k, v)
     return cfg
+
+
+class FakeTerminal:
+    """A stderr that says it is a terminal (tqdm draws progress bars only there) and keeps what is written."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, s):
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
