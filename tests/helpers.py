@@ -15,6 +15,27 @@ def tiny_config(root, out, **over):
     return cfg
 
 
+class FakeTerminal:
+    """A stderr that says it is a terminal (tqdm draws progress bars only there) and keeps what is written."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, s):
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def randomize_for_export(model, seed):
     """Non-trivial BN statistics and affine parameters, RSign thresholds, (R)PReLU slopes and shifts, learned
     alphas (a fifth of them negative) and attention gates, so that folding errors cannot hide. Eval mode."""

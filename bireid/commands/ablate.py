@@ -131,8 +131,11 @@ def base_config(args: argparse.Namespace) -> Config:
 
 
 def run_config(base: Config, variant: Variant, seed: int, runs_dir: Path) -> Config:
-    """The config of one run: ``base`` with the variant's method / GAL switches, the seed and its folder."""
-    cfg = copy.deepcopy(base)
+    """The config of one run: ``base`` with the variant's method / GAL switches, the seed and its folder; data
+    folders absolute, as the trainer saves them (so a finished run is recognised)."""
+    from ..data import absolute_data_paths
+
+    cfg = absolute_data_paths(base)
     cfg.model.method = variant.method
     cfg.gal.kr_gal = variant.kr
     cfg.gal.fr_gal = variant.fr
@@ -149,8 +152,11 @@ def _config_differences(folder: Path, cfg: Config) -> list[str]:
 
     The saved config is read through the current Config, so a key added to bireid after the run was saved takes
     its default (the behaviour the run had) instead of making every older run look different."""
+    from ..data import absolute_data_paths
+
     try:
-        old = load_yaml(folder / "config.yaml").to_dict()
+        # Runs saved before data folders were stored absolute: resolved from here, as they were run.
+        old = absolute_data_paths(load_yaml(folder / "config.yaml")).to_dict()
     except ConfigError as e:
         return [f"its config.yaml cannot be read ({e})"]
     mine = cfg.to_dict()

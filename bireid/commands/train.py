@@ -31,11 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distributed import launch_rank
     from ..engine.trainer import train
     from ..evaluation import format_results
 
     cfg = config_from_args(args)
     res = train(cfg)
+    if launch_rank() != 0:
+        return 0  # under torchrun, rank 0 reports the run
     if res.get("mAP") is not None:
         print(f"[{cfg.model.method} {cfg.model.arch}] {format_results(res)}")
     else:

@@ -3,7 +3,7 @@ the loaders. Importing this package registers every data set (the parsers and ``
 """
 
 from . import synth  # noqa: F401  (registers 'synthetic')
-from .build import build_datasets, check_data_config
+from .build import absolute_data_paths, build_datasets, build_eval_dataset, check_data_config, evaluated_set
 from .datasets import (
     DATASETS,
     BadImageError,
@@ -28,12 +28,15 @@ __all__ = [
     "RandomIdentitySampler",
     "ReIDDataset",
     "Sample",
+    "absolute_data_paths",
     "build_dataset",
     "build_datasets",
+    "build_eval_dataset",
     "build_test_loaders",
     "build_transforms",
     "build_train_loader",
     "check_data_config",
+    "evaluated_set",
     "list_datasets",
     "load_image",
     "register_dataset",

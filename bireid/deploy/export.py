@@ -20,12 +20,10 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..images import IMAGENET_MEAN, IMAGENET_STD
 from ..nn import BinaryConv2d, PooledConv2d, RPReLU, is_binary_conv
 from ..runtime.format import write_bnn
 from ..runtime.ops import pack_weight_signs
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.PReLU, RPReLU, nn.ReLU, nn.Hardtanh, nn.MaxPool2d,
            nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear, nn.Identity, nn.Flatten, nn.Dropout)

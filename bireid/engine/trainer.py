@@ -17,7 +17,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import Config
-from ..data import check_data_config
+from ..data import absolute_data_paths, check_data_config
 from ..distributed import DistInfo, all_reduce_mean, broadcast_module, cleanup_distributed, init_distributed, unwrap
 from ..factory import check_model_config
 from ..nn import set_binarization
@@ -44,6 +44,9 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     check_model_config(cfg)
     if datasets is None:
         check_data_config(cfg)
+    # The run's config (config.yaml, checkpoints) names its data by absolute paths, so that `bireid eval` and
+    # `bireid export --verify` find it from any folder.
+    cfg = absolute_data_paths(cfg)
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
     result = _run(cfg, device, dist_info, datasets, stop_after_epochs, on_step)
