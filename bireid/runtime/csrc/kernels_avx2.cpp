@@ -6,7 +6,7 @@
 // The target pragma comes before kernels.h so its inline helpers are compiled for this ISA too.
 #pragma GCC target("avx2,fma,popcnt")
 
-#include "kernels.h"
+#include "portable.h"
 
 namespace bireid {
 
@@ -58,10 +58,6 @@ inline void run_tile(const BConvArgs& a, const uint64_t* row, const uint64_t* wb
     finish_tile(a, n, oh, ow, P, ob, cnt);
 }
 
-}  // namespace
-
-namespace {
-
 template <int P>
 inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int ow, int c0) {
     __m256 acc[P][2];
@@ -84,34 +80,12 @@ inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int 
     fconv_store(a, n, oh, ow, P, c0, 16, buf, 16);
 }
 
-}  // namespace
-
 void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     for (int c0 = 0; c0 < a.cout_pad; c0 += 16) {
         int ow = 0;
         for (; ow + 4 <= a.wo; ow += 4) ftile<4>(a, cols, n, oh, ow, c0);
         for (; ow < a.wo; ++ow) ftile<1>(a, cols, n, oh, ow, c0);
     }
-}
-
-// The Winograd stem and the fused max pool: the generic code of kernels.h compiled for AVX2 + FMA (vectorized by the
-// compiler; the same operations in the same order, so the same bits as the other paths).
-void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
-                             float* dst, float* scratch) {
-    wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
-}
-
-void wino2_tile_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
-    wino2_tile_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
-}
-
-void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
-    wino2_rows_generic(a, wa, n, s, orows);
-}
-
-void maxpool_rows_avx2(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
-                       int wo) {
-    maxpool_rows_generic(rows, nrows, dst, w, c, k, stride, pad, wo);
 }
 
 void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
@@ -124,16 +98,48 @@ void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
     if (ow < a.wo) run_tile<1>(a, row, wb, n, oh, ow, ob, cnt);
 }
 
+void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
+                             float* dst, float* scratch) {
+    wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
+}
+
+void wino2_tile_transform_avx2(const WinoPlan& pl, int nq, int s, const float* const* rowptrs, float* dst) {
+    wino2_tile_transform(pl, nq, s, [&](int r) { return rowptrs[r]; }, dst);
+}
+
+double tsc_ticks() { return static_cast<double>(__rdtsc()); }
+
+const KernelTable kTable = {
+    "avx2",
+    bconv_row_avx2,
+    fconv_row_avx2,
+    nullptr,  // no direct real conv: im2col
+    pack_rows_portable,
+    maxpool_rows_portable,
+    wino_transform_row_avx2,
+    wino2_tile_transform_avx2,
+    wino2_rows_portable,
+    tsc_ticks,
+};
+
+}  // namespace
+
+const KernelTable* kernels_avx2(const char** why) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("popcnt"))
+        return &kTable;
+    *why = "this CPU lacks AVX2, FMA or POPCNT";
+    return nullptr;
+}
+
 }  // namespace bireid
 
-#else  // not x86: never selected (isa_supported() is false), stubs keep the link complete
+#else  // not x86
 #include "kernels.h"
 namespace bireid {
-void bconv_row_avx2(const BConvArgs&, int64_t, int, int) {}
-void fconv_row_avx2(const FConvArgs&, const float*, int64_t, int) {}
-void wino_transform_row_avx2(const WinoPlan&, const float*, bool, int, int, int, int, int, float*, float*) {}
-void wino2_tile_transform_avx2(const WinoPlan&, int, int, const float* const*, float*) {}
-void wino2_rows_avx2(const FConvArgs&, const Wino2Args&, int64_t, int, float* const*) {}
-void maxpool_rows_avx2(const float* const*, int, float*, int, int64_t, int, int, int, int) {}
+const KernelTable* kernels_avx2(const char** why) {
+    *why = "not built for this architecture (x86-64 only)";
+    return nullptr;
+}
 }  // namespace bireid
 #endif
