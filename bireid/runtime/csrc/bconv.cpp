@@ -31,8 +31,7 @@ F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int pad, in
     a.wo = out_size(a.w, a.k, stride, pad, false);
     require(a.ho > 0 && a.wo > 0, "binary_conv2d: kernel larger than the padded input");
     a.x = xp.data();
-    a.wblk = bw.blk.data();
-    a.wsum = bw.wsum.data();
+    bw.point(a);
     EpiHolder eh;
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
@@ -97,8 +96,7 @@ F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride, int pa
     a.cin = bw.cin;
     a.cout = bw.cout;
     a.k = bw.k;
-    a.wblk = bw.blk.data();
-    a.wsum = bw.wsum.data();
+    bw.point(a);
     EpiHolder eh;
     make_epilogue(eh, a.cout, scale, bias, slope, shift_in, shift_out, act_first, clamp);
     a.epi = eh.e;
@@ -118,8 +116,7 @@ F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride, int pa
         d = a;  // same input geometry (x is set below), 1x1 taps at the stride, no padding
         d.k = 1;
         d.pad = 0;
-        d.wblk = ds->blk.data();
-        d.wsum = ds->wsum.data();
+        ds->point(d);
         d.epi = deh.e;
         dsout.resize(static_cast<size_t>(n) * a.ho * a.wo * a.cout);
         d.out = dsout.data();

@@ -131,8 +131,7 @@ F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
         a.wd = L.w->wd;
         a.cin = L.w->cin;
         a.cout = L.w->cout;
-        a.wblk = L.w->blk.data();
-        a.wsum = L.w->wsum.data();
+        L.w->point(a);
         a.epi = epis[l].e;
         if (L.ds) {
             require(out_size(h, 1, a.stride, 0, false) == a.ho && out_size(w, 1, a.stride, 0, false) == a.wo,
@@ -143,8 +142,7 @@ F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
             d = a;
             d.k = 1;
             d.pad = 0;
-            d.wblk = L.ds->blk.data();
-            d.wsum = L.ds->wsum.data();
+            L.ds->point(d);
             d.epi = depis[l].e;
         }
         if (L.thresh.empty() && L.w->cin % 64 != 0) tz[l].assign(L.w->cin, 0.f);

@@ -76,11 +76,17 @@ struct OwnedEpilogue {
 };
 
 // ---- packing and binary convs (packing.cpp, bconv.cpp)
-// Binary conv weights in the kernels' blocked layout, plus per-tap weight sums for the zero-padding correction.
+// Binary conv weights in the kernels' blocked layouts (see BConvArgs), plus per-tap weight sums for the
+// zero-padding correction.
 struct BConvWeights {
     int cout, cin, k, wd;
-    std::vector<uint64_t> blk;
+    std::vector<uint64_t> blk, nib;
     std::vector<int32_t> wsum;
+    void point(BConvArgs& a) const {  // the kernel arguments' weight pointers
+        a.wblk = blk.data();
+        a.wnib = nib.data();
+        a.wsum = wsum.data();
+    }
 };
 BConvWeights* make_weights(const U64& w, int cin);
 U64 pack_activations(const F32& x, const OptF32& thresh, int pad);

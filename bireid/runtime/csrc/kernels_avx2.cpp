@@ -1,5 +1,5 @@
-// AVX2 path: no vector popcount instruction, so nibble-table popcount (vpshufb) + vpsadbw into 64-bit lanes,
-// 16 output channels (four ymm) x 2 pixels per register block.
+// AVX2 + FMA kernels (x86-64 since Haswell / Zen 1): binary convs with a table-lookup popcount, register-blocked,
+// with the epilogue applied from registers; real convs with FMA; the Winograd stem.
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -12,52 +12,160 @@ namespace bireid {
 
 namespace {
 
-inline __m256i popcnt_epi64(__m256i v, __m256i lut, __m256i mask) {
-    const __m256i lo = _mm256_and_si256(v, mask);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-    const __m256i bytes = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
-    return _mm256_sad_epu8(bytes, _mm256_setzero_si256());
+// ---------------------------------------------------------------------------------------------- epilogue
+// The per-channel epilogue (epilogue_store in epilogue.h) on 8 channels held in one ymm: the same float operations in
+// the same order (separate multiply and add, as the portable code compiles with -ffp-contract=off), so every ISA
+// path rounds identically.
+struct Epi8 {
+    __m256 sc, bi, sl;
+    const Epilogue& e;
+    const float* si;
+    const float* so;
+    Epi8(const Epilogue& e_, int o0)
+        : sc(_mm256_loadu_ps(e_.scale + o0)), bi(_mm256_loadu_ps(e_.bias + o0)), sl(_mm256_loadu_ps(e_.slope + o0)),
+          e(e_), si(e_.shift_in + o0), so(e_.shift_out + o0) {}
+    // r: the residual of these 8 channels or null.
+    inline __m256 apply(__m256 d, const float* r) const {
+        const __m256 zero = _mm256_setzero_ps();
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(d, sc), bi);
+        if (e.plain) {
+            if (r && !e.act_first) v = _mm256_add_ps(v, _mm256_loadu_ps(r));
+            if (e.has_act) v = _mm256_blendv_ps(_mm256_mul_ps(sl, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+            if (r && e.act_first) v = _mm256_add_ps(v, _mm256_loadu_ps(r));
+            return v;
+        }
+        const __m256 rv = r ? _mm256_loadu_ps(r) : zero;
+        v = _mm256_add_ps(v, e.act_first ? zero : rv);
+        const __m256 u = _mm256_add_ps(v, _mm256_loadu_ps(si));
+        v = _mm256_add_ps(_mm256_blendv_ps(_mm256_mul_ps(sl, u), u, _mm256_cmp_ps(u, zero, _CMP_GE_OQ)),
+                          _mm256_loadu_ps(so));
+        v = _mm256_add_ps(v, e.act_first ? rv : zero);
+        // v < lo ? lo : (v > hi ? hi : v); NaN passes through like the scalar code.
+        const __m256 lo = _mm256_set1_ps(e.clamp_lo), hi = _mm256_set1_ps(e.clamp_hi);
+        v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+        return _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+    }
+};
+
+// ---------------------------------------------------------------------------------------------- binary conv
+// AVX2 has no vector popcount. Per 64-bit channel word, popcount(x ^ w) = sum over its bytes of T[low nibble] +
+// T[high nibble] with T the 16-entry bit-count table (vpshufb). The weights come split into nibble planes (wnib),
+// and each input word is split once per pixel and reused by the 16 channels, so one ymm of 4 channel-words costs
+// 2 xor + 2 vpshufb + 2 byte adds. Byte counts grow by at most 8 per word: they are summed into 64-bit lanes
+// (vpsadbw) only every kFlush words.
+constexpr int kFlush = 31;
+
+inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b's four int64 lanes, in order
+    const __m256 s = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_permute4x64_epi64(_mm256_castps_si256(s), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
+// P pixels x 16 output channels (four ymm of 64-bit lanes per pixel).
 template <int P>
-inline void tile(const BConvArgs& a, const uint64_t* const* base, const uint64_t* wb, int64_t* cnt) {
+inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, int64_t n, int oh, int ow0, int ob) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    __m256i acc[P][4];
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i acc[P][4], tot[P][4];
     for (int p = 0; p < P; ++p)
-        for (int v = 0; v < 4; ++v) acc[p][v] = _mm256_setzero_si256();
+        for (int v = 0; v < 4; ++v) acc[p][v] = tot[p][v] = zero;
+    auto flush = [&]() {
+        for (int p = 0; p < P; ++p)
+            for (int v = 0; v < 4; ++v) {
+                tot[p][v] = _mm256_add_epi64(tot[p][v], _mm256_sad_epu8(acc[p][v], zero));
+                acc[p][v] = zero;
+            }
+    };
     const int k = a.k, wd = a.wd;
     const int64_t rs = static_cast<int64_t>(a.wp) * wd;
-    const uint64_t* wp = wb;
-    for (int kh = 0; kh < k; ++kh) {
+    const int64_t ps = static_cast<int64_t>(a.stride) * wd;  // words between neighbouring output pixels
+    const uint64_t* base = row + static_cast<int64_t>(ow0) * ps;
+    const uint64_t* w = wn;
+    int since = 0;  // words since the last flush
+    for (int kh = 0; kh < k; ++kh)
         for (int kw = 0; kw < k; ++kw) {
-            const int64_t off = kh * rs + static_cast<int64_t>(kw) * wd;
-            for (int j = 0; j < wd; ++j, wp += OCB) {
-                __m256i w[4];
-                for (int v = 0; v < 4; ++v) w[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 4 * v));
+            const uint64_t* xq = base + kh * rs + static_cast<int64_t>(kw) * wd;
+            for (int j = 0; j < wd; ++j, w += 2 * OCB) {
+                __m256i xl[P], xh[P];
                 for (int p = 0; p < P; ++p) {
-                    const __m256i xv = _mm256_set1_epi64x(static_cast<long long>(base[p][off + j]));
-                    for (int v = 0; v < 4; ++v)
-                        acc[p][v] = _mm256_add_epi64(acc[p][v], popcnt_epi64(_mm256_xor_si256(xv, w[v]), lut, mask));
+                    const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[p * ps + j]));
+                    xl[p] = _mm256_and_si256(xb, m4);
+                    xh[p] = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
+                }
+                for (int v = 0; v < 4; ++v) {
+                    const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
+                    const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
+                    for (int p = 0; p < P; ++p) {
+                        acc[p][v] = _mm256_add_epi8(acc[p][v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl[p], wl)));
+                        acc[p][v] = _mm256_add_epi8(acc[p][v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh[p], wh)));
+                    }
+                }
+                if (++since == kFlush) {
+                    flush();
+                    since = 0;
                 }
             }
         }
+    flush();
+    const int o0 = ob * OCB;
+    if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
+        alignas(32) int64_t cnt[P * OCB];
+        for (int p = 0; p < P; ++p)
+            for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(cnt + p * OCB + 4 * v), tot[p][v]);
+        finish_tile(a, n, oh, ow0, P, ob, cnt);
+        return;
     }
-    for (int p = 0; p < P; ++p)
-        for (int v = 0; v < 4; ++v)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(cnt + p * OCB + 4 * v), acc[p][v]);
+    // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30; the
+    // conversion rounds like the portable int64 -> float one).
+    const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
+    const bool zpad = a.pad_value == 0 && a.pad > 0;
+    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
+    auto wsum = [&](int kh, int kw, int half) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + (kh * a.k + kw) * OCB + 8 * half));
+    };
+    // Zero padding: the padded rows' taps are the same for the whole tile (rowc); per pixel only the padded columns
+    // of the rows inside the image [kh_lo, kh_hi) are added.
+    const int ih0 = oh * a.stride - a.pad;
+    const int kh_lo = ih0 < 0 ? -ih0 : 0, kh_hi = a.h - ih0 < a.k ? a.h - ih0 : a.k;
+    __m256i rowc[2] = {zero, zero};
+    if (zpad && (kh_lo > 0 || kh_hi < a.k))
+        for (int kh = 0; kh < a.k; ++kh)
+            if (kh < kh_lo || kh >= kh_hi)
+                for (int kw = 0; kw < a.k; ++kw)
+                    for (int hf = 0; hf < 2; ++hf) rowc[hf] = _mm256_add_epi32(rowc[hf], wsum(kh, kw, hf));
+    const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
+    for (int hf = 0; hf < 2; ++hf) {
+        const Epi8 er(a.epi, o0 + 8 * hf);
+        for (int p = 0; p < P; ++p) {
+            const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout + 8 * hf;
+            __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(pack_lo32(tot[p][2 * hf], tot[p][2 * hf + 1]), 1));
+            if (zpad) {
+                const int iw0 = (ow0 + p) * a.stride - a.pad;
+                const int kw_lo = iw0 < 0 ? -iw0 : 0, kw_hi = a.w - iw0 < a.k ? a.w - iw0 : a.k;
+                __m256i corr = rowc[hf];
+                if (kw_lo > 0 || kw_hi < a.k)
+                    for (int kh = kh_lo; kh < kh_hi; ++kh)
+                        for (int kw = 0; kw < a.k; ++kw)
+                            if (kw < kw_lo || kw >= kw_hi) corr = _mm256_add_epi32(corr, wsum(kh, kw, hf));
+                dot = _mm256_sub_epi32(dot, corr);
+            }
+            const __m256 y = er.apply(_mm256_cvtepi32_ps(dot), a.epi.res ? a.epi.res + idx : nullptr);
+            _mm256_storeu_ps(a.out + idx, y);
+        }
+    }
 }
 
-template <int P>
-inline void run_tile(const BConvArgs& a, const uint64_t* row, const uint64_t* wb, int64_t n, int oh, int ow,
-                     int ob, int64_t* cnt) {
-    const uint64_t* base[P];
-    for (int p = 0; p < P; ++p) base[p] = row + static_cast<int64_t>(ow + p) * a.stride * a.wd;
-    tile<P>(a, base, wb, cnt);
-    finish_tile(a, n, oh, ow, P, ob, cnt);
+void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
+    constexpr int P = 2;
+    const uint64_t* wn = a.wnib + static_cast<int64_t>(ob) * a.k * a.k * a.wd * 2 * OCB;
+    const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
+    int ow = 0;
+    for (; ow + P <= a.wo; ow += P) btile<P>(a, row, wn, n, oh, ow, ob);
+    if (ow < a.wo) btile<1>(a, row, wn, n, oh, ow, ob);
 }
 
+// ---------------------------------------------------------------------------------------------- real conv
 template <int P>
 inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int ow, int c0) {
     __m256 acc[P][2];
@@ -86,16 +194,6 @@ void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh) {
         for (; ow + 4 <= a.wo; ow += 4) ftile<4>(a, cols, n, oh, ow, c0);
         for (; ow < a.wo; ++ow) ftile<1>(a, cols, n, oh, ow, c0);
     }
-}
-
-void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
-    constexpr int P = 2;
-    alignas(32) int64_t cnt[P * OCB];
-    const uint64_t* wb = a.wblk + static_cast<int64_t>(ob) * a.k * a.k * a.wd * OCB;
-    const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
-    int ow = 0;
-    for (; ow + P <= a.wo; ow += P) run_tile<P>(a, row, wb, n, oh, ow, ob, cnt);
-    if (ow < a.wo) run_tile<1>(a, row, wb, n, oh, ow, ob, cnt);
 }
 
 void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,

@@ -58,6 +58,13 @@ BConvWeights* make_weights(const U64& w, int cin) {
             if (static_cast<int>(q % wd) == wd - 1) v &= tail_mask;  // bits past Cin must be 0 (see kernels.h)
             bw->blk[(static_cast<int64_t>(o / OCB) * kwords + q) * OCB + o % OCB] = v;
         }
+    bw->nib.resize(2 * bw->blk.size());
+    constexpr uint64_t kLow = 0x0f0f0f0f0f0f0f0fULL;
+    for (size_t q = 0; q < bw->blk.size(); ++q) {
+        const size_t row = q / OCB, o = q % OCB;
+        bw->nib[(2 * row) * OCB + o] = bw->blk[q] & kLow;
+        bw->nib[(2 * row + 1) * OCB + o] = (bw->blk[q] >> 4) & kLow;
+    }
     for (int o = 0; o < cout; ++o)
         for (int tap = 0; tap < k * k; ++tap) {
             int pc = 0;
