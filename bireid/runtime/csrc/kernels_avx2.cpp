@@ -60,46 +60,42 @@ inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b
     return _mm256_permute4x64_epi64(_mm256_castps_si256(s), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-// P pixels x 16 output channels (four ymm of 64-bit lanes per pixel).
-template <int P>
-inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, int64_t n, int oh, int ow0, int ob) {
+// One output pixel x 16 channels (four ymm of 64-bit lanes). The register block is one pixel: the 4 byte
+// accumulators, the table, the mask, the pixel's nibbles and the temporaries fit the 16 ymm registers, and the weight
+// vectors are memory operands of the xor (two pixels' blocks made the compiler spill accumulators: slower).
+inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, int64_t n, int oh, int ow, int ob) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i zero = _mm256_setzero_si256();
-    __m256i acc[P][4], tot[P][4];
-    for (int p = 0; p < P; ++p)
-        for (int v = 0; v < 4; ++v) acc[p][v] = tot[p][v] = zero;
+    // Byte counts in registers, the 64-bit totals in memory (touched once per kFlush words).
+    __m256i acc[4] = {zero, zero, zero, zero};
+    alignas(32) int64_t tot[OCB] = {};
     auto flush = [&]() {
-        for (int p = 0; p < P; ++p)
-            for (int v = 0; v < 4; ++v) {
-                tot[p][v] = _mm256_add_epi64(tot[p][v], _mm256_sad_epu8(acc[p][v], zero));
-                acc[p][v] = zero;
-            }
+        for (int v = 0; v < 4; ++v) {
+            __m256i* t = reinterpret_cast<__m256i*>(tot + 4 * v);
+            _mm256_store_si256(t, _mm256_add_epi64(_mm256_load_si256(t), _mm256_sad_epu8(acc[v], zero)));
+            acc[v] = zero;
+        }
     };
     const int k = a.k, wd = a.wd;
     const int64_t rs = static_cast<int64_t>(a.wp) * wd;
-    const int64_t ps = static_cast<int64_t>(a.stride) * wd;  // words between neighbouring output pixels
-    const uint64_t* base = row + static_cast<int64_t>(ow0) * ps;
+    const uint64_t* base = row + static_cast<int64_t>(ow) * a.stride * wd;
     const uint64_t* w = wn;
     int since = 0;  // words since the last flush
     for (int kh = 0; kh < k; ++kh)
         for (int kw = 0; kw < k; ++kw) {
             const uint64_t* xq = base + kh * rs + static_cast<int64_t>(kw) * wd;
             for (int j = 0; j < wd; ++j, w += 2 * OCB) {
-                __m256i xl[P], xh[P];
-                for (int p = 0; p < P; ++p) {
-                    const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[p * ps + j]));
-                    xl[p] = _mm256_and_si256(xb, m4);
-                    xh[p] = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
-                }
+                const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[j]));
+                const __m256i xl = _mm256_and_si256(xb, m4);
+                const __m256i xh = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
                 for (int v = 0; v < 4; ++v) {
                     const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
                     const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
-                    for (int p = 0; p < P; ++p) {
-                        acc[p][v] = _mm256_add_epi8(acc[p][v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl[p], wl)));
-                        acc[p][v] = _mm256_add_epi8(acc[p][v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh[p], wh)));
-                    }
+                    const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(xl, wl)),
+                                                      _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh, wh)));
+                    acc[v] = _mm256_add_epi8(acc[v], c);
                 }
                 if (++since == kFlush) {
                     flush();
@@ -110,59 +106,42 @@ inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, i
     flush();
     const int o0 = ob * OCB;
     if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
-        alignas(32) int64_t cnt[P * OCB];
-        for (int p = 0; p < P; ++p)
-            for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(cnt + p * OCB + 4 * v), tot[p][v]);
-        finish_tile(a, n, oh, ow0, P, ob, cnt);
+        finish_tile(a, n, oh, ow, 1, ob, tot);
         return;
     }
     // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30; the
     // conversion rounds like the portable int64 -> float one).
     const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
-    const bool zpad = a.pad_value == 0 && a.pad > 0;
     const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
-    auto wsum = [&](int kh, int kw, int half) {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + (kh * a.k + kw) * OCB + 8 * half));
-    };
-    // Zero padding: the padded rows' taps are the same for the whole tile (rowc); per pixel only the padded columns
-    // of the rows inside the image [kh_lo, kh_hi) are added.
-    const int ih0 = oh * a.stride - a.pad;
-    const int kh_lo = ih0 < 0 ? -ih0 : 0, kh_hi = a.h - ih0 < a.k ? a.h - ih0 : a.k;
-    __m256i rowc[2] = {zero, zero};
-    if (zpad && (kh_lo > 0 || kh_hi < a.k))
-        for (int kh = 0; kh < a.k; ++kh)
-            if (kh < kh_lo || kh >= kh_hi)
-                for (int kw = 0; kw < a.k; ++kw)
-                    for (int hf = 0; hf < 2; ++hf) rowc[hf] = _mm256_add_epi32(rowc[hf], wsum(kh, kw, hf));
-    const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
+    const int ih0 = oh * a.stride - a.pad, iw0 = ow * a.stride - a.pad;
+    const bool zpad = a.pad_value == 0 && a.pad > 0 &&
+                      (ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w);
+    const int64_t idx = ((n * a.ho + oh) * a.wo + ow) * a.cout + o0;
     for (int hf = 0; hf < 2; ++hf) {
-        const Epi8 er(a.epi, o0 + 8 * hf);
-        for (int p = 0; p < P; ++p) {
-            const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout + 8 * hf;
-            __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(pack_lo32(tot[p][2 * hf], tot[p][2 * hf + 1]), 1));
-            if (zpad) {
-                const int iw0 = (ow0 + p) * a.stride - a.pad;
-                const int kw_lo = iw0 < 0 ? -iw0 : 0, kw_hi = a.w - iw0 < a.k ? a.w - iw0 : a.k;
-                __m256i corr = rowc[hf];
-                if (kw_lo > 0 || kw_hi < a.k)
-                    for (int kh = kh_lo; kh < kh_hi; ++kh)
-                        for (int kw = 0; kw < a.k; ++kw)
-                            if (kw < kw_lo || kw >= kw_hi) corr = _mm256_add_epi32(corr, wsum(kh, kw, hf));
-                dot = _mm256_sub_epi32(dot, corr);
-            }
-            const __m256 y = er.apply(_mm256_cvtepi32_ps(dot), a.epi.res ? a.epi.res + idx : nullptr);
-            _mm256_storeu_ps(a.out + idx, y);
+        const __m256i* t = reinterpret_cast<const __m256i*>(tot + 8 * hf);
+        const __m256i cnt = pack_lo32(_mm256_load_si256(t), _mm256_load_si256(t + 1));
+        __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(cnt, 1));
+        if (zpad) {  // zero padding: subtract the weight sums of the padded taps (pad_correction in epilogue.h)
+            __m256i corr = zero;
+            for (int kh = 0; kh < a.k; ++kh)
+                for (int kw = 0; kw < a.k; ++kw) {
+                    const int ih = ih0 + kh, iw = iw0 + kw;
+                    if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) continue;
+                    const int32_t* wsp = ws + (kh * a.k + kw) * OCB + 8 * hf;
+                    corr = _mm256_add_epi32(corr, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsp)));
+                }
+            dot = _mm256_sub_epi32(dot, corr);
         }
+        const Epi8 er(a.epi, o0 + 8 * hf);
+        const __m256 y = er.apply(_mm256_cvtepi32_ps(dot), a.epi.res ? a.epi.res + idx + 8 * hf : nullptr);
+        _mm256_storeu_ps(a.out + idx + 8 * hf, y);
     }
 }
 
 void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
-    constexpr int P = 2;
-    const uint64_t* wn = a.wnib + static_cast<int64_t>(ob) * a.k * a.k * a.wd * 2 * OCB;
+    const uint64_t* wn = a.wnib + ob * static_cast<int64_t>(a.k) * a.k * a.wd * 2 * OCB;
     const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
-    int ow = 0;
-    for (; ow + P <= a.wo; ow += P) btile<P>(a, row, wn, n, oh, ow, ob);
-    if (ow < a.wo) btile<1>(a, row, wn, n, oh, ow, ob);
+    for (int ow = 0; ow < a.wo; ++ow) btile(a, row, wn, n, oh, ow, ob);
 }
 
 // ---------------------------------------------------------------------------------------------- real conv
