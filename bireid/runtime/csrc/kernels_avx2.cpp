@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+#include <algorithm>
+#include <limits>
+#include <vector>
+
 // The target pragma comes before kernels.h so its inline helpers are compiled for this ISA too.
 #pragma GCC target("avx2,fma,popcnt")
 
@@ -175,6 +179,143 @@ void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------- Winograd stem
+// The 2-D F(3,4) kernel (winograd.h) with AVX2 registers: 16 ymm hold too few accumulators for all six column
+// accumulators of a tile block (the AVX-512 kernel's block), so each pass computes one accumulator M[RA][CA] for a
+// block of kWinoQB tiles x 16 channels (8 ymm): per step 2 weight loads + 4 broadcasts feed 8 FMAs, which keeps
+// the two FMA pipes busier than the two load ports. Each accumulator sees the portable kernel's products in the
+// portable order (row terms of RA, ci, column terms of CA), and the output transforms are wino_out3's operations,
+// so the values are the same bits.
+inline void out3(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4, __m256 m5, __m256* y) {
+    const __m256 a = _mm256_add_ps(m1, m2), b = _mm256_sub_ps(m1, m2), c = _mm256_add_ps(m3, m4),
+                 d = _mm256_sub_ps(m3, m4);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m0, a), c);
+    y[1] = _mm256_add_ps(b, _mm256_add_ps(d, d));
+    y[2] = _mm256_add_ps(_mm256_add_ps(a, _mm256_mul_ps(c, _mm256_set1_ps(4.f))), m5);
+}
+
+void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
+    constexpr int B = kWinoQB, N = kWinoN, M = kWinoM;
+    const WinoPlan& pl = wa.pl;
+    const int c = pl.cin, nt = pl.nterms;
+    const int64_t tsz = wino_row_floats(pl, wa.nq), cstride = nt * wino_qs(wa.nq);
+    const int64_t ublk = static_cast<int64_t>(nt) * c * nt * 16;
+    // The steps of each accumulator (RA, CA), in the portable order: offsets into t (at tile block 0) and u.
+    std::vector<int64_t> toff, uoff;
+    int first[N * N + 1];
+    for (int ra = 0; ra < N; ++ra)
+        for (int ca = 0; ca < N; ++ca) {
+            first[ra * N + ca] = static_cast<int>(toff.size());
+            for (int rt = 0; rt < nt; ++rt) {
+                if (pl.acc[rt] != ra) continue;
+                for (int ci = 0; ci < c; ++ci)
+                    for (int ct = 0; ct < nt; ++ct) {
+                        if (pl.acc[ct] != ca) continue;
+                        toff.push_back(rt * tsz + ci * cstride + ct * B);
+                        uoff.push_back(((static_cast<int64_t>(rt) * c + ci) * nt + ct) * 16);
+                    }
+            }
+        }
+    first[N * N] = static_cast<int>(toff.size());
+    alignas(32) float mbuf[N][N][B][16];  // M[RA][CA][tile][channel]
+    alignas(32) float ybuf[N][M][B][16];  // after the column transform
+    const int nqb = wino_nqb(wa.nq);
+    for (int c0 = 0; c0 < a.cout_pad && c0 < a.cout; c0 += 16) {
+        const float* ub = wa.u + (c0 / 16) * ublk;
+        const bool part = c0 + 16 > a.cout;
+        for (int qb = 0; qb < nqb; ++qb) {
+            const float* tb = wa.t + static_cast<int64_t>(qb) * nt * B;
+            for (int ra = 0; ra < N; ++ra) {
+                for (int ca = 0; ca < N; ++ca) {
+                    __m256 acc[B][2];
+                    for (int p = 0; p < B; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
+                    for (int st = first[ra * N + ca]; st < first[ra * N + ca + 1]; ++st) {
+                        const float* t = tb + toff[st];
+                        const float* u = ub + uoff[st];
+                        const __m256 u0 = _mm256_loadu_ps(u), u1 = _mm256_loadu_ps(u + 8);
+                        for (int p = 0; p < B; ++p) {
+                            const __m256 tv = _mm256_broadcast_ss(t + p);
+                            acc[p][0] = _mm256_fmadd_ps(tv, u0, acc[p][0]);
+                            acc[p][1] = _mm256_fmadd_ps(tv, u1, acc[p][1]);
+                        }
+                    }
+                    for (int p = 0; p < B; ++p) {
+                        _mm256_store_ps(mbuf[ra][ca][p], acc[p][0]);
+                        _mm256_store_ps(mbuf[ra][ca][p] + 8, acc[p][1]);
+                    }
+                }
+                for (int p = 0; p < B; ++p)
+                    for (int h = 0; h < 16; h += 8) {
+                        __m256 y[M];
+                        out3(_mm256_load_ps(mbuf[ra][0][p] + h), _mm256_load_ps(mbuf[ra][1][p] + h),
+                             _mm256_load_ps(mbuf[ra][2][p] + h), _mm256_load_ps(mbuf[ra][3][p] + h),
+                             _mm256_load_ps(mbuf[ra][4][p] + h), _mm256_load_ps(mbuf[ra][5][p] + h), y);
+                        for (int e = 0; e < M; ++e) _mm256_store_ps(ybuf[ra][e][p] + h, y[e]);
+                    }
+            }
+            const int pb = std::min(B, wa.nq - qb * B);  // tiles of this block that reach the output
+            for (int p = 0; p < pb; ++p) {
+                const int q = qb * B + p;
+                for (int e = 0; e < M && M * q + e < a.wo; ++e) {
+                    const int ow = M * q + e;
+                    for (int h = 0; h < 16; h += 8) {
+                        __m256 yr[M];
+                        out3(_mm256_load_ps(ybuf[0][e][p] + h), _mm256_load_ps(ybuf[1][e][p] + h),
+                             _mm256_load_ps(ybuf[2][e][p] + h), _mm256_load_ps(ybuf[3][e][p] + h),
+                             _mm256_load_ps(ybuf[4][e][p] + h), _mm256_load_ps(ybuf[5][e][p] + h), yr);
+                        for (int r = 0; r < M; ++r) {
+                            float* orow = orows[r];
+                            if (!orow) continue;
+                            const int64_t ridx = ((n * a.ho + M * s + r) * a.wo + ow) * a.cout + c0 + h;
+                            float* dst = orow + static_cast<int64_t>(ow) * a.cout + c0 + h;
+                            const float* res = a.epi.res ? a.epi.res + ridx : nullptr;
+                            if (!part) {
+                                _mm256_storeu_ps(dst, Epi8(a.epi, c0 + h).apply(yr[r], res));
+                            } else if (c0 + h < a.cout) {
+                                alignas(32) float buf[8];
+                                _mm256_store_ps(buf, yr[r]);
+                                epilogue_store(a.epi, c0 + h, std::min(8, a.cout - c0 - h), [&](int j) { return buf[j]; },
+                                               res, dst);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- max pool
+// maxpool_rows_portable's rule and order with vmaxps: max(v, acc) is v > acc ? v : acc, and acc when either is NaN,
+// which is right unless v is NaN (then v is taken). Channels past the last multiple of 8: the portable loop.
+void maxpool_rows_avx2(const float* const* rows, int nrows, float* dst, int w, int64_t c, int k, int stride, int pad,
+                       int wo) {
+    const int64_t cv = c / 8 * 8;
+    for (int ow = 0; ow < wo; ++ow) {
+        const int w0 = ow * stride - pad;
+        const int ws = w0 < 0 ? 0 : w0, we = w0 + k < w ? w0 + k : w;
+        float* d = dst + static_cast<int64_t>(ow) * c;
+        for (int64_t j = 0; j < cv; j += 8) {
+            __m256 acc = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+            for (int r = 0; r < nrows; ++r)
+                for (int iw = ws; iw < we; ++iw) {
+                    const __m256 v = _mm256_loadu_ps(rows[r] + static_cast<int64_t>(iw) * c + j);
+                    acc = _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                }
+            _mm256_storeu_ps(d + j, acc);
+        }
+        for (int64_t j = cv; j < c; ++j) {
+            float m = -std::numeric_limits<float>::infinity();
+            for (int r = 0; r < nrows; ++r)
+                for (int iw = ws; iw < we; ++iw) {
+                    const float p = rows[r][static_cast<int64_t>(iw) * c + j];
+                    m = (p > m || p != p) ? p : m;
+                }
+            d[j] = m;
+        }
+    }
+}
+
 void wino_transform_row_avx2(const WinoPlan& pl, const float* x, bool nchw, int h, int w, int pad, int r, int nq,
                              float* dst, float* scratch) {
     wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
@@ -192,10 +333,10 @@ const KernelTable kTable = {
     fconv_row_avx2,
     nullptr,  // no direct real conv: im2col
     pack_rows_portable,
-    maxpool_rows_portable,
+    maxpool_rows_avx2,
     wino_transform_row_avx2,
     wino2_tile_transform_avx2,
-    wino2_rows_portable,
+    wino2_rows_avx2,
     tsc_ticks,
 };
 
