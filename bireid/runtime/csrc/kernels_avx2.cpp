@@ -285,6 +285,26 @@ void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, 
     }
 }
 
+// ---------------------------------------------------------------------------------------------- packing
+// pack_rows_portable's test, (x - t) < 0 per channel (-0 and NaN give +1), eight channels per compare + movemask.
+void pack_rows_avx2(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd) {
+    const __m256 zero = _mm256_setzero_ps();
+    const int cv = c / 8 * 8;  // channels in whole groups of 8
+    for (int64_t i = 0; i < npix; ++i) {
+        const float* xp = x + i * c;
+        uint64_t* d = dst + i * wd;
+        for (int j = 0; j < wd; ++j) d[j] = 0;
+        for (int c0 = 0; c0 < cv; c0 += 8) {
+            __m256 v = _mm256_loadu_ps(xp + c0);
+            if (t) v = _mm256_sub_ps(v, _mm256_loadu_ps(t + c0));
+            const uint64_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ)));
+            d[c0 / 64] |= m << (c0 % 64);
+        }
+        for (int ch = cv; ch < c; ++ch)
+            if ((t ? xp[ch] - t[ch] : xp[ch]) < 0.f) d[ch / 64] |= 1ULL << (ch % 64);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------- max pool
 // maxpool_rows_portable's rule and order with vmaxps: max(v, acc) is v > acc ? v : acc, and acc when either is NaN,
 // which is right unless v is NaN (then v is taken). Channels past the last multiple of 8: the portable loop.
@@ -332,7 +352,7 @@ const KernelTable kTable = {
     bconv_row_avx2,
     fconv_row_avx2,
     nullptr,  // no direct real conv: im2col
-    pack_rows_portable,
+    pack_rows_avx2,
     maxpool_rows_avx2,
     wino_transform_row_avx2,
     wino2_tile_transform_avx2,
