@@ -64,17 +64,17 @@ inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b
     return _mm256_permute4x64_epi64(_mm256_castps_si256(s), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-// One output pixel x 16 channels (four ymm of 64-bit lanes). The register block is one pixel: the 4 byte
-// accumulators, the table, the mask, the pixel's nibbles and the temporaries fit the 16 ymm registers, and the weight
-// vectors are memory operands of the xor (two pixels' blocks made the compiler spill accumulators: slower).
-inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, int64_t n, int oh, int ow, int ob) {
+// The popcounts of one output pixel x 16 channels (four ymm of 64-bit lanes) into tot[16]. The register block is one
+// pixel: the 4 byte accumulators, the table, the mask, the pixel's nibbles and the temporaries fit the 16 ymm
+// registers, and the weight vectors are memory operands of the xor (two pixels' blocks made the compiler spill
+// accumulators: slower).
+inline void bcount(const BConvArgs& a, const uint64_t* base, const uint64_t* wn, int64_t* tot) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i zero = _mm256_setzero_si256();
-    // Byte counts in registers, the 64-bit totals in memory (touched once per kFlush words).
-    __m256i acc[4] = {zero, zero, zero, zero};
-    alignas(32) int64_t tot[OCB] = {};
+    __m256i acc[4] = {zero, zero, zero, zero};  // byte counts since the last flush
+    for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(tot + 4 * v), zero);
     auto flush = [&]() {
         for (int v = 0; v < 4; ++v) {
             __m256i* t = reinterpret_cast<__m256i*>(tot + 4 * v);
@@ -84,68 +84,90 @@ inline void btile(const BConvArgs& a, const uint64_t* row, const uint64_t* wn, i
     };
     const int k = a.k, wd = a.wd;
     const int64_t rs = static_cast<int64_t>(a.wp) * wd;
-    const uint64_t* base = row + static_cast<int64_t>(ow) * a.stride * wd;
     const uint64_t* w = wn;
-    int since = 0;  // words since the last flush
+    auto words = [&](const uint64_t* xq, int nw) {  // nw consecutive input words against the next weights
+        for (int j = 0; j < nw; ++j, w += 2 * OCB) {
+            const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[j]));
+            const __m256i xl = _mm256_and_si256(xb, m4);
+            const __m256i xh = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
+            for (int v = 0; v < 4; ++v) {
+                const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
+                const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
+                const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(xl, wl)),
+                                                  _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh, wh)));
+                acc[v] = _mm256_add_epi8(acc[v], c);
+            }
+        }
+    };
+    // Flush after every `tpf` taps (whole taps: the word loop stays free of the check), or within a tap when one tap
+    // has more than kFlush words (Cin > 1984).
+    const int tpf = wd <= kFlush ? kFlush / wd : 0;
+    int taps = 0;
     for (int kh = 0; kh < k; ++kh)
         for (int kw = 0; kw < k; ++kw) {
             const uint64_t* xq = base + kh * rs + static_cast<int64_t>(kw) * wd;
-            for (int j = 0; j < wd; ++j, w += 2 * OCB) {
-                const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[j]));
-                const __m256i xl = _mm256_and_si256(xb, m4);
-                const __m256i xh = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
-                for (int v = 0; v < 4; ++v) {
-                    const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
-                    const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
-                    const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(xl, wl)),
-                                                      _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh, wh)));
-                    acc[v] = _mm256_add_epi8(acc[v], c);
-                }
-                if (++since == kFlush) {
+            if (tpf) {
+                words(xq, wd);
+                if (++taps == tpf) {
                     flush();
-                    since = 0;
+                    taps = 0;
                 }
+                continue;
+            }
+            for (int j0 = 0; j0 < wd; j0 += kFlush) {
+                words(xq + j0, std::min(kFlush, wd - j0));
+                flush();
             }
         }
-    flush();
-    const int o0 = ob * OCB;
-    if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
-        finish_tile(a, n, oh, ow, 1, ob, tot);
-        return;
-    }
-    // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30; the
-    // conversion rounds like the portable int64 -> float one).
-    const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
-    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
-    const int ih0 = oh * a.stride - a.pad, iw0 = ow * a.stride - a.pad;
-    const bool zpad = a.pad_value == 0 && a.pad > 0 &&
-                      (ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w);
-    const int64_t idx = ((n * a.ho + oh) * a.wo + ow) * a.cout + o0;
-    for (int hf = 0; hf < 2; ++hf) {
-        const __m256i* t = reinterpret_cast<const __m256i*>(tot + 8 * hf);
-        const __m256i cnt = pack_lo32(_mm256_load_si256(t), _mm256_load_si256(t + 1));
-        __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(cnt, 1));
-        if (zpad) {  // zero padding: subtract the weight sums of the padded taps (pad_correction in epilogue.h)
-            __m256i corr = zero;
-            for (int kh = 0; kh < a.k; ++kh)
-                for (int kw = 0; kw < a.k; ++kw) {
-                    const int ih = ih0 + kh, iw = iw0 + kw;
-                    if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) continue;
-                    const int32_t* wsp = ws + (kh * a.k + kw) * OCB + 8 * hf;
-                    corr = _mm256_add_epi32(corr, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsp)));
-                }
-            dot = _mm256_sub_epi32(dot, corr);
-        }
-        const Epi8 er(a.epi, o0 + 8 * hf);
-        const __m256 y = er.apply(_mm256_cvtepi32_ps(dot), a.epi.res ? a.epi.res + idx + 8 * hf : nullptr);
-        _mm256_storeu_ps(a.out + idx + 8 * hf, y);
-    }
+    if (taps) flush();
 }
 
+// Output row (n, oh) of channel block ob, in runs of up to kRun pixels: the popcounts of the run, then its epilogue
+// from registers (the zero-padding correction, the int32 conversion and Epi8), set up once per run.
 void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
+    constexpr int kRun = 32;
+    alignas(32) int64_t tot[kRun][OCB];
     const uint64_t* wn = a.wnib + ob * static_cast<int64_t>(a.k) * a.k * a.wd * 2 * OCB;
     const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
-    for (int ow = 0; ow < a.wo; ++ow) btile(a, row, wn, n, oh, ow, ob);
+    const int o0 = ob * OCB;
+    const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
+    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
+    const int ih0 = oh * a.stride - a.pad;
+    const bool zpad = a.pad_value == 0 && a.pad > 0;
+    for (int ow0 = 0; ow0 < a.wo; ow0 += kRun) {
+        const int np = std::min(kRun, a.wo - ow0);
+        for (int p = 0; p < np; ++p) bcount(a, row + static_cast<int64_t>(ow0 + p) * a.stride * a.wd, wn, tot[p]);
+        if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
+            finish_tile(a, n, oh, ow0, np, ob, tot[0]);
+            continue;
+        }
+        // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30;
+        // the conversion rounds like the portable int64 -> float one).
+        const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
+        for (int hf = 0; hf < 2; ++hf) {
+            const Epi8 er(a.epi, o0 + 8 * hf);
+            for (int p = 0; p < np; ++p) {
+                const __m256i* t = reinterpret_cast<const __m256i*>(tot[p] + 8 * hf);
+                const __m256i cnt = pack_lo32(_mm256_load_si256(t), _mm256_load_si256(t + 1));
+                __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(cnt, 1));
+                const int iw0 = (ow0 + p) * a.stride - a.pad;
+                if (zpad && (ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w)) {
+                    // zero padding: subtract the weight sums of the padded taps (pad_correction in epilogue.h)
+                    __m256i corr = _mm256_setzero_si256();
+                    for (int kh = 0; kh < a.k; ++kh)
+                        for (int kw = 0; kw < a.k; ++kw) {
+                            const int ih = ih0 + kh, iw = iw0 + kw;
+                            if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) continue;
+                            const int32_t* wsp = ws + (kh * a.k + kw) * OCB + 8 * hf;
+                            corr = _mm256_add_epi32(corr, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsp)));
+                        }
+                    dot = _mm256_sub_epi32(dot, corr);
+                }
+                const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout + 8 * hf;
+                _mm256_storeu_ps(a.out + idx, er.apply(_mm256_cvtepi32_ps(dot), a.epi.res ? a.epi.res + idx : nullptr));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------- real conv
