@@ -41,16 +41,15 @@ F32 binary_conv2d(const U64& xp, const BConvWeights& bw, int stride, int pad, in
     const KernelTable& kt = kernels();
     const int nblk = (a.cout + OCB - 1) / OCB;
     const int64_t rows = a.n * a.ho;
+    const int nth = num_threads();
+    const int obc = bconv_blocks_per_unit(rows, nblk, nth), ngrp = (nblk + obc - 1) / obc;
     {
         py::gil_scoped_release nogil;
         // Dynamic scheduling: on a shared machine a descheduled thread must not stall the others at the barrier.
-#pragma omp parallel for num_threads(num_threads()) collapse(2) schedule(dynamic, 4)
+#pragma omp parallel for num_threads(nth) collapse(2) schedule(dynamic, 4)
         for (int64_t r = 0; r < rows; ++r)
-            for (int ob = 0; ob < nblk; ++ob) {
-                const int64_t n = r / a.ho;
-                const int oh = static_cast<int>(r % a.ho);
-                kt.bconv_row(a, n, oh, ob);
-            }
+            for (int g = 0; g < ngrp; ++g)
+                kt.bconv_rows(a, r / a.ho, static_cast<int>(r % a.ho), g * obc, std::min(nblk, (g + 1) * obc));
     }
     return out;
 }
@@ -157,25 +156,27 @@ F32 binary_conv2d_fused(const F32& x, const BConvWeights& bw, int stride, int pa
                     const int need = std::min(a.h, std::max(oh * a.stride - pad + a.k, ds ? oh * a.stride + 1 : 0));
                     for (; next < need; ++next) pack_row(i, next);
                     if (ds)
-                        for (int ob = 0; ob < nblk; ++ob) kt.bconv_row(d, i, oh, ob);
-                    for (int ob = 0; ob < nblk; ++ob) kt.bconv_row(a, i, oh, ob);
+                        kt.bconv_rows(d, i, oh, 0, nblk);
+                    kt.bconv_rows(a, i, oh, 0, nblk);
                 }
             }
         } else {
-#pragma omp parallel num_threads(num_threads())
+            const int nth = num_threads();  // read here: inside the region it is per thread
+            const int64_t rows = n * a.ho;
+            const int obc = bconv_blocks_per_unit(rows, nblk, nth), ngrp = (nblk + obc - 1) / obc;
+#pragma omp parallel num_threads(nth)
             {
 #pragma omp for collapse(2) schedule(static)
                 for (int64_t i = 0; i < n; ++i)
                     for (int r = 0; r < a.h; ++r) pack_row(i, r);
-                const int64_t rows = n * a.ho;
-                if (ds) {
+                for (const BConvArgs* args : {ds ? &d : nullptr, &a}) {  // the downsample first: it is the residual
+                    if (!args) continue;
 #pragma omp for collapse(2) schedule(dynamic, 4)
                     for (int64_t r = 0; r < rows; ++r)
-                        for (int ob = 0; ob < nblk; ++ob) kt.bconv_row(d, r / a.ho, static_cast<int>(r % a.ho), ob);
+                        for (int g = 0; g < ngrp; ++g)
+                            kt.bconv_rows(*args, r / a.ho, static_cast<int>(r % a.ho), g * obc,
+                                          std::min(nblk, (g + 1) * obc));
                 }
-#pragma omp for collapse(2) schedule(dynamic, 4)
-                for (int64_t r = 0; r < rows; ++r)
-                    for (int ob = 0; ob < nblk; ++ob) kt.bconv_row(a, r / a.ho, static_cast<int>(r % a.ho), ob);
             }
         }
     }

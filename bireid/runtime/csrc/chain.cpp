@@ -203,7 +203,7 @@ F32 binary_chain(const F32& x, const std::vector<const BChainLayer*>& layers,
             };
             auto conv_row = [&](const BConvArgs& al, int r) {
                 const int nblk = (al.cout + OCB - 1) / OCB;
-                for (int ob = 0; ob < nblk; ++ob) kt.bconv_row(al, 0, r, ob);
+                kt.bconv_rows(al, 0, r, 0, nblk);
             };
 #pragma omp for schedule(dynamic, 1)
             for (int64_t i = 0; i < n; ++i) {

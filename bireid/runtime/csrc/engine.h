@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,6 +49,13 @@ inline int out_size(int in, int k, int s, int p, bool ceil_mode) {
     int o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
     if (ceil_mode && (o - 1) * s >= in + p) --o;  // last window must start inside the input or left padding
     return o;
+}
+
+// Output channel blocks per work unit of a binary conv's parallel loop over (row, block group): all of a row's blocks
+// (one kernel call per row: the kernels can share per-row work) when there are enough rows for the threads.
+inline int bconv_blocks_per_unit(int64_t rows, int nblk, int nth) {
+    if (rows >= 4 * static_cast<int64_t>(nth)) return nblk;
+    return static_cast<int>(std::max<int64_t>(1, nblk * rows / (4 * static_cast<int64_t>(nth))));
 }
 
 // An Epilogue plus the identity vectors it points to when the caller gave no scale/bias/shift.

@@ -76,8 +76,8 @@ struct Wino2Args;
 // one line in the list of isa.cpp.
 struct KernelTable {
     const char* name;
-    // Binary conv: output row (n, oh) for the OCB output channels of block ob, epilogue applied.
-    void (*bconv_row)(const BConvArgs& a, int64_t n, int oh, int ob);
+    // Binary conv: output row (n, oh) for the output channel blocks [ob0, ob1) (OCB channels each), epilogue applied.
+    void (*bconv_rows)(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1);
     // Real conv: output row (n, oh) from its im2col rows `cols` (wo x kdim, zero padded).
     void (*fconv_row)(const FConvArgs& a, const float* cols, int64_t n, int oh);
     // Real conv output row oh of image n read straight from the image zero-padded to rows of `wpad` pixels x cin

@@ -54,9 +54,9 @@ struct Epi8 {
 // ---------------------------------------------------------------------------------------------- binary conv
 // AVX2 has no vector popcount. Per 64-bit channel word, popcount(x ^ w) = sum over its bytes of T[low nibble] +
 // T[high nibble] with T the 16-entry bit-count table (vpshufb). The weights come split into nibble planes (wnib),
-// and each input word is split once per pixel and reused by the 16 channels, so one ymm of 4 channel-words costs
-// 2 xor + 2 vpshufb + 2 byte adds. Byte counts grow by at most 8 per word: they are summed into 64-bit lanes
-// (vpsadbw) only every kFlush words.
+// and so do the input rows (split once per kernel call, for all its channel blocks and the k output pixels that read
+// each word), so one ymm of 4 channel-words costs 2 xor + 2 vpshufb + 2 byte adds. Byte counts grow by at most 8
+// per word: they are summed into 64-bit lanes (vpsadbw) only every kFlush words.
 constexpr int kFlush = 31;
 
 inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b's four int64 lanes, in order
@@ -64,14 +64,14 @@ inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b
     return _mm256_permute4x64_epi64(_mm256_castps_si256(s), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-// The popcounts of one output pixel x 16 channels (four ymm of 64-bit lanes) into tot[16]. The register block is one
-// pixel: the 4 byte accumulators, the table, the mask, the pixel's nibbles and the temporaries fit the 16 ymm
-// registers, and the weight vectors are memory operands of the xor (two pixels' blocks made the compiler spill
+// The popcounts of one output pixel x 16 channels (four ymm of 64-bit lanes) into tot[16]; `base` is the pixel's first
+// input word in the split rows (two words, low then high nibble plane, per input word; rows `rs` words apart). The
+// register block is one pixel: the 4 byte accumulators, the table, the pixel's nibbles and the temporaries fit the
+// 16 ymm registers, and the weight vectors are memory operands of the xor (two pixels' blocks made the compiler spill
 // accumulators: slower).
-inline void bcount(const BConvArgs& a, const uint64_t* base, const uint64_t* wn, int64_t* tot) {
+inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const uint64_t* wn, int64_t* tot) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc[4] = {zero, zero, zero, zero};  // byte counts since the last flush
     for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(tot + 4 * v), zero);
@@ -83,13 +83,11 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, const uint64_t* wn,
         }
     };
     const int k = a.k, wd = a.wd;
-    const int64_t rs = static_cast<int64_t>(a.wp) * wd;
     const uint64_t* w = wn;
     auto words = [&](const uint64_t* xq, int nw) {  // nw consecutive input words against the next weights
         for (int j = 0; j < nw; ++j, w += 2 * OCB) {
-            const __m256i xb = _mm256_set1_epi64x(static_cast<long long>(xq[j]));
-            const __m256i xl = _mm256_and_si256(xb, m4);
-            const __m256i xh = _mm256_and_si256(_mm256_srli_epi16(xb, 4), m4);
+            const __m256i xl = _mm256_set1_epi64x(static_cast<long long>(xq[2 * j]));
+            const __m256i xh = _mm256_set1_epi64x(static_cast<long long>(xq[2 * j + 1]));
             for (int v = 0; v < 4; ++v) {
                 const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
                 const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
@@ -105,7 +103,7 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, const uint64_t* wn,
     int taps = 0;
     for (int kh = 0; kh < k; ++kh)
         for (int kw = 0; kw < k; ++kw) {
-            const uint64_t* xq = base + kh * rs + static_cast<int64_t>(kw) * wd;
+            const uint64_t* xq = base + kh * rs + 2 * static_cast<int64_t>(kw) * wd;
             if (tpf) {
                 words(xq, wd);
                 if (++taps == tpf) {
@@ -115,20 +113,18 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, const uint64_t* wn,
                 continue;
             }
             for (int j0 = 0; j0 < wd; j0 += kFlush) {
-                words(xq + j0, std::min(kFlush, wd - j0));
+                words(xq + 2 * j0, std::min(kFlush, wd - j0));
                 flush();
             }
         }
     if (taps) flush();
 }
 
-// Output row (n, oh) of channel block ob, in runs of up to kRun pixels: the popcounts of the run, then its epilogue
-// from registers (the zero-padding correction, the int32 conversion and Epi8), set up once per run.
-void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
+// One channel block of output row (n, oh) from the split input rows (planes: row kh at planes + kh * rs).
+inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob, const uint64_t* planes, int64_t rs) {
     constexpr int kRun = 32;
     alignas(32) int64_t tot[kRun][OCB];
     const uint64_t* wn = a.wnib + ob * static_cast<int64_t>(a.k) * a.k * a.wd * 2 * OCB;
-    const uint64_t* row = a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) * a.wp * a.wd;
     const int o0 = ob * OCB;
     const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
     const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
@@ -136,7 +132,8 @@ void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
     const bool zpad = a.pad_value == 0 && a.pad > 0;
     for (int ow0 = 0; ow0 < a.wo; ow0 += kRun) {
         const int np = std::min(kRun, a.wo - ow0);
-        for (int p = 0; p < np; ++p) bcount(a, row + static_cast<int64_t>(ow0 + p) * a.stride * a.wd, wn, tot[p]);
+        for (int p = 0; p < np; ++p)
+            bcount(a, planes + 2 * static_cast<int64_t>(ow0 + p) * a.stride * a.wd, rs, wn, tot[p]);
         if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
             finish_tile(a, n, oh, ow0, np, ob, tot[0]);
             continue;
@@ -168,6 +165,33 @@ void bconv_row_avx2(const BConvArgs& a, int64_t n, int oh, int ob) {
             }
         }
     }
+}
+
+// Output row (n, oh) of channel blocks [ob0, ob1): the k input rows it reads split into nibble planes once, then per
+// block, runs of up to kRun pixels: the popcounts of the run, then its epilogue from registers (the zero-padding
+// correction, the int32 conversion and Epi8), set up once per run.
+void bconv_rows_avx2(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
+    const int64_t rw = static_cast<int64_t>((a.wo - 1) * a.stride + a.k) * a.wd;  // words of a row that are read
+    thread_local std::vector<uint64_t> planes;
+    planes.resize(static_cast<size_t>(2 * a.k * rw));
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int kh = 0; kh < a.k; ++kh) {
+        const uint64_t* src = a.x + ((n * a.hp + static_cast<int64_t>(oh) * a.stride + kh) * a.wp) * a.wd;
+        uint64_t* dst = planes.data() + 2 * kh * rw;
+        int64_t q = 0;
+        for (; q + 4 <= rw; q += 4) {  // 4 words -> low / high planes, interleaved per word
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + q));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i u0 = _mm256_unpacklo_epi64(lo, hi), u1 = _mm256_unpackhi_epi64(lo, hi);  // per 128-bit lane
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * q), _mm256_permute2x128_si256(u0, u1, 0x20));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * q + 4), _mm256_permute2x128_si256(u0, u1, 0x31));
+        }
+        for (; q < rw; ++q) {
+            dst[2 * q] = src[q] & 0x0f0f0f0f0f0f0f0fULL;
+            dst[2 * q + 1] = (src[q] >> 4) & 0x0f0f0f0f0f0f0f0fULL;
+        }
+    }
+    for (int ob = ob0; ob < ob1; ++ob) bconv_block_row(a, n, oh, ob, planes.data(), 2 * rw);
 }
 
 // ---------------------------------------------------------------------------------------------- real conv
@@ -296,8 +320,8 @@ void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, 
                             } else if (c0 + h < a.cout) {
                                 alignas(32) float buf[8];
                                 _mm256_store_ps(buf, yr[r]);
-                                epilogue_store(a.epi, c0 + h, std::min(8, a.cout - c0 - h), [&](int j) { return buf[j]; },
-                                               res, dst);
+                                const int nc = std::min(8, a.cout - c0 - h);
+                                epilogue_store(a.epi, c0 + h, nc, [&](int j) { return buf[j]; }, res, dst);
                             }
                         }
                     }
@@ -371,7 +395,7 @@ double tsc_ticks() { return static_cast<double>(__rdtsc()); }
 
 const KernelTable kTable = {
     "avx2",
-    bconv_row_avx2,
+    bconv_rows_avx2,
     fconv_row_avx2,
     nullptr,  // no direct real conv: im2col
     pack_rows_avx2,

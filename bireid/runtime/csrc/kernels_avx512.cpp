@@ -147,6 +147,10 @@ void bconv_row_avx512(const BConvArgs& a, int64_t n, int oh, int ob) {
     }
 }
 
+void bconv_rows_avx512(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
+    for (int ob = ob0; ob < ob1; ++ob) bconv_row_avx512(a, n, oh, ob);
+}
+
 template <int P, int G>
 inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int ow, int c0) {
     __m512 acc[P][G];
@@ -485,7 +489,7 @@ double tsc_ticks() { return static_cast<double>(__rdtsc()); }
 
 const KernelTable kTable = {
     "avx512",
-    bconv_row_avx512,
+    bconv_rows_avx512,
     fconv_row_avx512,
     fconv_direct_row_avx512,
     pack_rows_avx512,

@@ -22,7 +22,7 @@ double steady_ticks() {
 
 const KernelTable kTable = {
     "portable",
-    bconv_row_portable,
+    bconv_rows_portable,
     fconv_row_portable,
     nullptr,  // no direct real conv: im2col
     pack_rows_portable,

@@ -44,6 +44,10 @@ static inline void bconv_row_portable(const BConvArgs& a, int64_t n, int oh, int
     }
 }
 
+static inline void bconv_rows_portable(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
+    for (int ob = ob0; ob < ob1; ++ob) bconv_row_portable(a, n, oh, ob);
+}
+
 // Real conv over im2col rows: one pixel x 16 channels at a time, fma over k in order.
 static inline void fconv_row_portable(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     float acc[16];
