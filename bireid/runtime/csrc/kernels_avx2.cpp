@@ -195,33 +195,58 @@ void bconv_rows_avx2(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
 }
 
 // ---------------------------------------------------------------------------------------------- real conv
+// P pixels x 16 channels (two ymm each): per k, 2 weight loads and P broadcasts feed 2P FMAs (fma(x_k, w_k, acc) in
+// k order, as the portable kernel); the epilogue from registers (Epi8) for a whole 16-channel group.
 template <int P>
 inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int ow, int c0) {
     __m256 acc[P][2];
+#pragma GCC unroll 8
     for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
     const float* x = cols + static_cast<int64_t>(ow) * a.kdim;
     const float* w = a.w + c0;
     for (int k = 0; k < a.kdim; ++k, w += a.cout_pad) {
         const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 8
         for (int p = 0; p < P; ++p) {
-            const __m256 xv = _mm256_set1_ps(x[p * a.kdim + k]);
+            const __m256 xv = _mm256_broadcast_ss(x + p * a.kdim + k);
             acc[p][0] = _mm256_fmadd_ps(xv, w0, acc[p][0]);
             acc[p][1] = _mm256_fmadd_ps(xv, w1, acc[p][1]);
         }
     }
-    alignas(32) float buf[P * 16];
-    for (int p = 0; p < P; ++p) {
-        _mm256_store_ps(buf + p * 16, acc[p][0]);
-        _mm256_store_ps(buf + p * 16 + 8, acc[p][1]);
+    if (c0 + 16 > a.cout) {  // a partial channel group: the portable epilogue
+        alignas(32) float buf[P * 16];
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+            _mm256_store_ps(buf + p * 16, acc[p][0]);
+            _mm256_store_ps(buf + p * 16 + 8, acc[p][1]);
+        }
+        fconv_store(a, n, oh, ow, P, c0, 16, buf, 16);
+        return;
     }
-    fconv_store(a, n, oh, ow, P, c0, 16, buf, 16);
+    const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow) * a.cout + c0;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+        const Epi8 er(a.epi, c0 + 8 * h);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+            const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout + 8 * h;
+            _mm256_storeu_ps(a.out + idx, er.apply(acc[p][h], a.epi.res ? a.epi.res + idx : nullptr));
+        }
+    }
 }
 
 void fconv_row_avx2(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     for (int c0 = 0; c0 < a.cout_pad; c0 += 16) {
         int ow = 0;
-        for (; ow + 4 <= a.wo; ow += 4) ftile<4>(a, cols, n, oh, ow, c0);
-        for (; ow < a.wo; ++ow) ftile<1>(a, cols, n, oh, ow, c0);
+        for (; ow + 6 <= a.wo; ow += 6) ftile<6>(a, cols, n, oh, ow, c0);
+        switch (a.wo - ow) {
+            case 5: ftile<5>(a, cols, n, oh, ow, c0); break;
+            case 4: ftile<4>(a, cols, n, oh, ow, c0); break;
+            case 3: ftile<3>(a, cols, n, oh, ow, c0); break;
+            case 2: ftile<2>(a, cols, n, oh, ow, c0); break;
+            case 1: ftile<1>(a, cols, n, oh, ow, c0); break;
+            default: break;
+        }
     }
 }
 
