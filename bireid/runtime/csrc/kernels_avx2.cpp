@@ -69,20 +69,24 @@ inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b
 // register block is one pixel: the 4 byte accumulators, the table, the pixel's nibbles and the temporaries fit the
 // 16 ymm registers, and the weight vectors are memory operands of the xor (two pixels' blocks made the compiler spill
 // accumulators: slower).
+// K, WD > 0: the kernel size and words per tap known at compile time (the loops unroll), 0: read from `a`.
+template <int K, int WD>
 inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const uint64_t* wn, int64_t* tot) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc[4] = {zero, zero, zero, zero};  // byte counts since the last flush
-    for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(tot + 4 * v), zero);
+    bool first = true;  // the first flush stores, later ones add
     auto flush = [&]() {
         for (int v = 0; v < 4; ++v) {
             __m256i* t = reinterpret_cast<__m256i*>(tot + 4 * v);
-            _mm256_store_si256(t, _mm256_add_epi64(_mm256_load_si256(t), _mm256_sad_epu8(acc[v], zero)));
+            const __m256i c = _mm256_sad_epu8(acc[v], zero);
+            _mm256_store_si256(t, first ? c : _mm256_add_epi64(_mm256_load_si256(t), c));
             acc[v] = zero;
         }
+        first = false;
     };
-    const int k = a.k, wd = a.wd;
+    const int k = K ? K : a.k, wd = WD ? WD : a.wd;
     const uint64_t* w = wn;
     auto words = [&](const uint64_t* xq, int nw) {  // nw consecutive input words against the next weights
         for (int j = 0; j < nw; ++j, w += 2 * OCB) {
@@ -121,6 +125,7 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const u
 }
 
 // One channel block of output row (n, oh) from the split input rows (planes: row kh at planes + kh * rs).
+template <int K, int WD>
 inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob, const uint64_t* planes, int64_t rs) {
     constexpr int kRun = 32;
     alignas(32) int64_t tot[kRun][OCB];
@@ -133,7 +138,7 @@ inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob, const
     for (int ow0 = 0; ow0 < a.wo; ow0 += kRun) {
         const int np = std::min(kRun, a.wo - ow0);
         for (int p = 0; p < np; ++p)
-            bcount(a, planes + 2 * static_cast<int64_t>(ow0 + p) * a.stride * a.wd, rs, wn, tot[p]);
+            bcount<K, WD>(a, planes + 2 * static_cast<int64_t>(ow0 + p) * a.stride * a.wd, rs, wn, tot[p]);
         if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
             finish_tile(a, n, oh, ow0, np, ob, tot[0]);
             continue;
@@ -191,7 +196,14 @@ void bconv_rows_avx2(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
             dst[2 * q + 1] = (src[q] >> 4) & 0x0f0f0f0f0f0f0f0fULL;
         }
     }
-    for (int ob = ob0; ob < ob1; ++ob) bconv_block_row(a, n, oh, ob, planes.data(), 2 * rw);
+    // Short rows (3x3 convs of 64 and 128 channels: 9 and 18 words) with the tap loops unrolled at compile time; longer
+    // ones through the general loop (unrolling 36 or 72 words made them slower).
+    auto run = [&](auto block_row) {
+        for (int ob = ob0; ob < ob1; ++ob) block_row(a, n, oh, ob, planes.data(), 2 * rw);
+    };
+    if (a.k == 3 && a.wd == 1) run(bconv_block_row<3, 1>);
+    else if (a.k == 3 && a.wd == 2) run(bconv_block_row<3, 2>);
+    else run(bconv_block_row<0, 0>);
 }
 
 // ---------------------------------------------------------------------------------------------- real conv
