@@ -7,9 +7,15 @@
 
 namespace bireid {
 
+// Each kernels_<isa>.cpp: its table, or null with *why set where this build or this CPU cannot run it.
+const KernelTable* kernels_avx512(const char** why);
+const KernelTable* kernels_avx2(const char** why);
+const KernelTable* kernels_portable(const char** why);
+
 namespace {
 
-// Every instruction set this build knows, best first. A new one is its kernels_<isa>.cpp and a line here.
+// Every instruction set this build knows, best first. A new one is its kernels_<isa>.cpp, its declaration above
+// and a line here.
 struct IsaProbe {
     const char* name;
     const KernelTable* (*probe)(const char** why);

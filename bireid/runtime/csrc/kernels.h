@@ -72,8 +72,9 @@ struct Wino2Args;
 
 // One instruction set's kernels. The engine picks one table when it loads (the best this CPU runs, or the one
 // BIREID_RUNTIME_ISA names) and calls only through it. A new instruction set is one kernels_<isa>.cpp defining its
-// table (entries it does not specialise may point at the portable code of portable.h compiled for its target) and
-// one line in the list of isa.cpp.
+// table and a function returning it (null, with the reason, where the build or the CPU cannot run it; entries it
+// does not specialise may point at the portable code of portable.h compiled for its target), and its line in the
+// list of isa.cpp.
 struct KernelTable {
     const char* name;
     // Binary conv: output row (n, oh) for the output channel blocks [ob0, ob1) (OCB channels each), epilogue applied.
@@ -99,10 +100,5 @@ struct KernelTable {
     // A cheap timestamp in arbitrary units for the per-layer profile (called twice per row).
     double (*ticks)();
 };
-
-// Each returns its table, or null with *why set when this build or this CPU cannot run it.
-const KernelTable* kernels_avx512(const char** why);
-const KernelTable* kernels_avx2(const char** why);
-const KernelTable* kernels_portable(const char** why);
 
 }  // namespace bireid

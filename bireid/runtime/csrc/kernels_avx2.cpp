@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-// The target pragma comes before kernels.h so its inline helpers are compiled for this ISA too.
+// The target pragma comes before portable.h so its inline kernels are compiled for this ISA too.
 #pragma GCC target("avx2,fma,popcnt")
 
 #include "portable.h"

@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-// The target pragma comes before kernels.h so its inline helpers are compiled for this ISA too.
+// The target pragma comes before portable.h so its inline kernels are compiled for this ISA too.
 #pragma GCC target("avx512f,avx512vpopcntdq,avx512bw,avx512dq,avx512vl,popcnt")
 
 #include "portable.h"
