@@ -1,7 +1,7 @@
 """Benchmark: the bit-packed .bnn engine vs PyTorch float32 and ONNX Runtime (float32 / int8) on re-ID ResNet-18.
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 1 2] [--batches 1 32] [--reps 5] [--width 64]
-       [--isa avx512 avx2 portable] [--layer-isa avx2] [--timer cpu]
+       [--isa avx512 avx2 portable] [--layer-isa avx2] [--timer cpu] [--torch-max-isa avx2]
 
 Prints the CPU and the engine's instruction sets, images/s (medians) of every system at every thread count and
 batch, the engine's speed ratios (per instruction set, for the paper's layout of the 1-bit ResNet-18, binary 1x1
@@ -97,6 +97,9 @@ def main() -> None:
                     help="the engine's instruction sets to time, side by side (default: the best this CPU runs)")
     ap.add_argument("--layer-isa", nargs="+", default=None,
                     help="instruction sets for the per-layer tables and the profile (default: the first --isa)")
+    ap.add_argument("--torch-max-isa", choices=("avx2",), default=None,
+                    help="limit PyTorch (ATen and oneDNN) to AVX2 on an AVX-512 CPU: its speed on an AVX2-only CPU "
+                         "of the same core (ONNX Runtime has no such switch)")
     ap.add_argument("--skip-ort", action="store_true")
     ap.add_argument("--skip-layers", action="store_true", help="end-to-end table, sizes and profile only")
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
@@ -107,6 +110,9 @@ def main() -> None:
     global _CLOCK
     _CLOCK = time.process_time if args.timer == "cpu" else time.perf_counter
     os.environ.setdefault("OMP_NUM_THREADS", str(max(args.threads)))
+    if args.torch_max_isa:  # read when torch loads
+        os.environ["ATEN_CPU_CAPABILITY"] = args.torch_max_isa
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.torch_max_isa.upper()
 
     from bireid.runtime import _engine
 
@@ -145,7 +151,10 @@ def main() -> None:
     print(f"CPU: {_cpu_name()}; engine instruction sets: "
           + ", ".join(f"{k} ({'runs here' if not v else v})" for k, v in status.items()))
     print(f"timed: engine {', '.join(args.isa)}; threads {' '.join(map(str, args.threads))}; "
-          f"input {size[0]}x{size[1]}; ResNet-18 width {args.width}; timer {args.timer}; torch {torch.__version__}")
+          f"input {size[0]}x{size[1]}; ResNet-18 width {args.width}; timer {args.timer}; torch {torch.__version__} "
+          f"(CPU capability {torch.backends.cpu.get_cpu_capability()}"
+          f"{', oneDNN limited to ' + args.torch_max_isa.upper() if args.torch_max_isa else ''})")
+    print(f"load average at start (other processes on this machine): {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     sess = {}
     if not args.skip_ort:
@@ -194,6 +203,7 @@ def main() -> None:
             for k, sec in _median_times_interleaved(fns, args.reps).items():
                 rows[(t, bs, k)] = (bs / sec, sec)
     _print_end_to_end(rows, engines, args)
+    print(f"load average after the end-to-end runs: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     _sizes(work, realm)
     _engine.set_num_threads(args.threads[0])
