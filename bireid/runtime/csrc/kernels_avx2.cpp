@@ -372,19 +372,22 @@ void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, 
 // pack_rows_portable's test, (x - t) < 0 per channel (-0 and NaN give +1), eight channels per compare + movemask.
 void pack_rows_avx2(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd) {
     const __m256 zero = _mm256_setzero_ps();
-    const int cv = c / 8 * 8;  // channels in whole groups of 8
     for (int64_t i = 0; i < npix; ++i) {
         const float* xp = x + i * c;
         uint64_t* d = dst + i * wd;
-        for (int j = 0; j < wd; ++j) d[j] = 0;
-        for (int c0 = 0; c0 < cv; c0 += 8) {
-            __m256 v = _mm256_loadu_ps(xp + c0);
-            if (t) v = _mm256_sub_ps(v, _mm256_loadu_ps(t + c0));
-            const uint64_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ)));
-            d[c0 / 64] |= m << (c0 % 64);
+        for (int j = 0; j < wd; ++j) {
+            const int c0 = 64 * j, ng = std::min(8, (c - c0) / 8);  // whole groups of 8 channels in this word
+            uint64_t word = 0;
+            for (int g = 0; g < ng; ++g) {
+                __m256 v = _mm256_loadu_ps(xp + c0 + 8 * g);
+                if (t) v = _mm256_sub_ps(v, _mm256_loadu_ps(t + c0 + 8 * g));
+                const int m = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+                word |= static_cast<uint64_t>(static_cast<uint32_t>(m)) << (8 * g);
+            }
+            for (int ch = c0 + 8 * ng; ch < std::min(c, c0 + 64); ++ch)
+                if ((t ? xp[ch] - t[ch] : xp[ch]) < 0.f) word |= 1ULL << (ch - c0);
+            d[j] = word;
         }
-        for (int ch = cv; ch < c; ++ch)
-            if ((t ? xp[ch] - t[ch] : xp[ch]) < 0.f) d[ch / 64] |= 1ULL << (ch % 64);
     }
 }
 
