@@ -196,13 +196,16 @@ void bconv_rows_avx2(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
             dst[2 * q + 1] = (src[q] >> 4) & 0x0f0f0f0f0f0f0f0fULL;
         }
     }
-    // Short rows (3x3 convs of 64 and 128 channels: 9 and 18 words) with the tap loops unrolled at compile time; longer
-    // ones through the general loop (unrolling 36 or 72 words made them slower).
+    // Short rows (3x3 convs of 64 and 128 channels: 9 and 18 words; 1x1 downsample convs of up to 256) with the tap
+    // loops unrolled at compile time; longer ones through the general loop (unrolling 36 or 72 words made them slower).
     auto run = [&](auto block_row) {
         for (int ob = ob0; ob < ob1; ++ob) block_row(a, n, oh, ob, planes.data(), 2 * rw);
     };
     if (a.k == 3 && a.wd == 1) run(bconv_block_row<3, 1>);
     else if (a.k == 3 && a.wd == 2) run(bconv_block_row<3, 2>);
+    else if (a.k == 1 && a.wd == 1) run(bconv_block_row<1, 1>);  // 1x1 downsample convs
+    else if (a.k == 1 && a.wd == 2) run(bconv_block_row<1, 2>);
+    else if (a.k == 1 && a.wd == 4) run(bconv_block_row<1, 4>);
     else run(bconv_block_row<0, 0>);
 }
 
