@@ -11,7 +11,8 @@ using namespace bireid;
 PYBIND11_MODULE(_engine, m) {
     m.doc() = "bireid bit-packed XNOR-popcount inference kernels (CPU; no torch)";
     kernels();  // pick the kernel table now: a bad BIREID_RUNTIME_ISA fails the import
-    m.def("isa_supported", &isa_supported, py::arg("name"), "Whether this CPU runs the named instruction set's kernels.");
+    m.def("isa_supported", &isa_supported, py::arg("name"),
+          "Whether this CPU runs the named instruction set's kernels.");
     m.def("best_isa", &best_isa, "The best instruction set this CPU runs.");
     m.def("get_isa", []() { return std::string(kernels().name); },
           "Instruction set in use (BIREID_RUNTIME_ISA or the best this CPU supports, until set_isa).");

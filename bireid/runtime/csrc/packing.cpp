@@ -45,7 +45,7 @@ BConvWeights* make_weights(const U64& w, int cin) {
     require(wd == (cin + 63) / 64, "binary weights: words per tap must be ceil(cin/64)");
     // The AVX-512 epilogue converts dot products through int32.
     require(static_cast<int64_t>(k) * k * cin < (int64_t{1} << 30), "binary weights: k*k*cin must be < 2^30");
-    auto* bw = new BConvWeights{cout, cin, k, wd, {}, {}};
+    auto* bw = new BConvWeights{cout, cin, k, wd, {}, {}, {}};
     const int64_t kwords = static_cast<int64_t>(k) * k * wd;
     const int nblk = (cout + OCB - 1) / OCB;
     bw->blk.assign(static_cast<size_t>(nblk) * kwords * OCB, 0);
@@ -68,7 +68,8 @@ BConvWeights* make_weights(const U64& w, int cin) {
     for (int o = 0; o < cout; ++o)
         for (int tap = 0; tap < k * k; ++tap) {
             int pc = 0;
-            for (int j = 0; j < wd; ++j) pc += popcount64(bw->blk[(static_cast<int64_t>(o / OCB) * kwords + tap * wd + j) * OCB + o % OCB]);
+            for (int j = 0; j < wd; ++j)
+                pc += popcount64(bw->blk[(static_cast<int64_t>(o / OCB) * kwords + tap * wd + j) * OCB + o % OCB]);
             bw->wsum[(static_cast<int64_t>(o / OCB) * k * k + tap) * OCB + o % OCB] = cin - 2 * pc;
         }
     return bw;
