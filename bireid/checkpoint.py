@@ -13,8 +13,6 @@ describes is ``bireid.factory.load_model``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,10 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
+
+from .fileio import atomic_write
+
+__all__ = ["CheckpointError", "atomic_write", "check_state_compatible", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "bireid-checkpoint"
 FORMAT_VERSION = 1
@@ -73,32 +75,6 @@ def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, list):
         return [unflatten_state(v, tensors) for v in obj]
     return obj
-
-
-# ------------------------------------------------------------------------------------------- atomic io
-def atomic_write(path: str | Path, write_fn) -> None:
-    """Write through ``write_fn(tmp_path)`` to a temporary file, fsync it, then rename over ``path``.
-
-    A crash at any moment leaves either the previous file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor], meta: dict[str, Any],

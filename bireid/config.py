@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+# The synthetic benchmark's default difficulty, for training (data.synth_difficulty) and `bireid synth` alike.
+SYNTH_DIFFICULTY = 0.2
+
 
 class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names the key or the file."""
@@ -68,7 +71,8 @@ class DataConfig:
     synth_train_ids: int = opt(120, "synthetic set: training identities")
     synth_test_ids: int = opt(120, "synthetic set: test identities")
     synth_seed: int = opt(0, "synthetic set: generator seed")
-    synth_difficulty: float = opt(0.2, "synthetic set: 0 = easy (distinct people, mild cameras) .. 1 = hard")
+    synth_difficulty: float = opt(SYNTH_DIFFICULTY, "synthetic set: 0 = easy (distinct people, mild cameras) .. "
+                                  "1 = hard")
     batch_size: int = opt(64, "classification / point clouds: training batch size (shuffled; re-ID uses P x K)")
     num_points: int = opt(1024, "point clouds: points per cloud (subsampled, or drawn with replacement when a cloud "
                           "has fewer; meshes are sampled to this many)")

@@ -557,15 +557,10 @@ def test_interrupted_export_keeps_the_previous_file(capsys, tmp_path, good_run, 
     shutil.copy(exported, dest)
     before = digest(tmp_path)
 
-    class _Os:  # the os module as format.py sees it, with fdopen failing midway through the write
-        def __getattr__(self, name):
-            return getattr(os, name)
+    def full_disk_open(*a, **k):  # open() as format.py sees it, failing midway through the write
+        return _FullDisk(open(*a, **k), limit=4096)
 
-        @staticmethod
-        def fdopen(*a, **k):
-            return _FullDisk(os.fdopen(*a, **k), limit=4096)
-
-    monkeypatch.setattr(fmt, "os", _Os())
+    monkeypatch.setattr(fmt, "open", full_disk_open, raising=False)
     msg = expect_error(capsys, ["export", "--checkpoint", good_run / "model.safetensors", "--out", dest],
                        "No space left on device", case="export interrupted by a failing write (disk full)",
                        tmp=tmp_path)

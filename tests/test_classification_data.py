@@ -9,9 +9,17 @@ import torch
 from task_fixtures import cifar_image, cifar_record, tar_folder, write_cifar_bin, write_image_folders
 
 from bireid.data import CLASSIFICATION_DATASETS, BadImageError, DatasetError
-from bireid.data.classification import build_classification_transforms
 from bireid.data.labelled import build_labelled_test_loader, build_labelled_train_loader
 from bireid.data.samplers import ShuffleBatchSampler
+from bireid.tasks import get_task, new_config
+
+
+def image_transform(size: int, train: bool, pad: int = 4):
+    """The classification task's own transform at ``size`` x ``size``."""
+    cfg = new_config("classification")
+    cfg.data.height = cfg.data.width = size
+    cfg.data.pad = pad
+    return get_task("classification").transform(cfg, train)
 
 
 def parse(name, root):
@@ -150,7 +158,7 @@ def test_train_augmentation_is_pad_crop_flip(tmp_path):
     from PIL import Image
 
     img = Image.fromarray(np.full((8, 8, 3), 255, np.uint8))
-    tf = build_classification_transforms(8, 8, True, pad=2, flip_prob=0.5)
+    tf = image_transform(8, True, pad=2)
     random.seed(0)
     crops = [tf(img) for _ in range(40)]
     assert all(c.shape == (3, 8, 8) for c in crops)
@@ -160,7 +168,7 @@ def test_train_augmentation_is_pad_crop_flip(tmp_path):
         assert rows >= 6 and cols >= 6 and white.sum() == rows * cols
     shifts = {(int((c[0] > 0).any(1).sum()), int((c[0] > 0).any(0).sum())) for c in crops}
     assert len(shifts) > 3  # the offset is random
-    test = build_classification_transforms(8, 8, False)(img)
+    test = image_transform(8, False)(img)
     assert (test[0] > 0).all()
 
 
@@ -169,13 +177,13 @@ def test_labelled_loaders_skip_or_stop_on_a_corrupt_image(tmp_path):
     bad = tmp_path / "test" / "b" / "001.png"
     bad.write_bytes(b"not a png")
     ds = parse("folders", tmp_path)
-    tf = build_classification_transforms(16, 16, False)
+    tf = image_transform(16, False)
     loader = build_labelled_test_loader(ds.test, tf, 8, 0, "skip")
     with pytest.warns(RuntimeWarning, match="skipped 1"):
         batches = list(loader)
     assert sum(len(b[1]) for b in batches) == 3 and loader.bad_paths == [str(bad)]
     with pytest.raises(BadImageError, match="001.png"):
         list(build_labelled_test_loader(ds.test, tf, 8, 0, "error"))
-    train = build_labelled_train_loader(ds.train, build_classification_transforms(16, 16, True), 4, 0, "error", 0)
+    train = build_labelled_train_loader(ds.train, image_transform(16, True), 4, 0, "error", 0)
     x, y, _, idx = next(iter(train))
     assert x.shape == (4, 3, 16, 16) and torch.equal(y, torch.tensor([ds.train.labels[i] for i in idx]))

@@ -115,14 +115,13 @@ def _coloured_set(pids, camids, seed):
     return _loader(images, np.array(pids), np.array(camids), [len(pids) // 2, len(pids) - len(pids) // 2])
 
 
-@pytest.mark.parametrize("rerank", [False, True])
-def test_evaluate_end_to_end(rerank):
+def test_evaluate_end_to_end():
     q_pids, q_cams = [1, 2, 3, 4, 9], [0, 0, 1, 1, 0]  # pid 9 has no gallery image -> skipped
     g_pids = [1, 1, 2, 2, 3, 3, 4, 4, 0, 0, 0, 1]
     g_cams = [1, 2, 1, 2, 0, 2, 0, 2, 1, 1, 2, 0]
     model = MeanColour()
     res = evaluate(
-        model, _coloured_set(q_pids, q_cams, 0), _coloured_set(g_pids, g_cams, 1), rerank=rerank, flip=True, max_rank=10
+        model, _coloured_set(q_pids, q_cams, 0), _coloured_set(g_pids, g_cams, 1), flip=True, max_rank=10
     )
     assert res["num_query"] == 5 and res["num_gallery"] == 12
     assert (res["num_valid_queries"], res["num_skipped_queries"]) == (4, 1)
@@ -133,6 +132,50 @@ def test_evaluate_end_to_end(rerank):
     for key in ("time_extract_s", "time_match_s", "time_total_s"):
         assert res[key] >= 0
     assert res["time_total_s"] >= res["time_match_s"]
+
+
+class MeanPixel(nn.Module):
+    """The per-channel mean: constant images give back their colour as the feature."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+def _disk(cx, radius, n):
+    """n points spread over a disk of the given radius around (cx, 0) (a sunflower-like spiral)."""
+    k = np.arange(n)
+    rad, ang = radius * np.sqrt((k + 0.5) / n), 7.0 * 2 * np.pi * k / n
+    return np.stack([cx + rad * np.cos(ang), rad * np.sin(ang)], axis=1)
+
+
+def test_evaluate_reranking_fixes_a_non_reciprocal_nearest_neighbour():
+    # The query q (pid 1) sits at the origin. Its 8 true matches A lie in a tight disk around (1.1, 0)
+    # (squared distances to q 1.05..1.37); the distractor b1 (pid 2) at (-0.9, 0) is nearer (0.81), and it
+    # is the edge of a dense disk of 29 more pid-2 items around (-1.5, 0) (>= 1.74 from q). Raw ranking: b1,
+    # then the 8 matches: rank-1 0, AP = mean_i i / (i + 1) over i = 1..8, INP 8/9.
+    # Re-ranking with the defaults (k1 = 20, k2 = 6, lambda = 0.3): b1's 20 nearest are pid-2 items, so q is
+    # not among them and no pid-2 item is k-reciprocal to q; A + q (9 items) are all mutually k-reciprocal.
+    # V rows of pid-2 items live on pid-2 columns; V_q after query expansion is the mean over q, b1, a1..a4,
+    # so at most 1/6 of its mass is on pid-2 columns: Jaccard(q, b) >= 1 - (1/6) / (2 - 1/6) = 10/11 and the
+    # final distance of every pid-2 item is >= 0.7 * 10 / 11 = 0.636. A's rows and 5/6 of V_q share the same
+    # 9 columns with weights exp(-D) within a factor e^0.25, which keeps each match below 0.45: all 8
+    # matches come first, a perfect result.
+    q = np.zeros((1, 2))
+    g = np.concatenate([_disk(1.1, 0.1, 8), [[-0.9, 0.0]], _disk(-1.5, 0.2, 29)])
+    g_pids = [1] * 8 + [2] * 30
+
+    def loader(points, pids, cam):
+        images = torch.tensor(points, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 2)
+        return _loader(images, np.array(pids), np.full(len(pids), cam), [len(pids)])
+
+    raw, rr = (
+        evaluate(MeanPixel(), loader(q, [1], 0), loader(g, g_pids, 1), rerank=rerank, max_rank=5)
+        for rerank in (False, True)
+    )
+    ap = np.mean([i / (i + 1) for i in range(1, 9)])
+    assert (raw["rank1"], raw["rank5"], raw["mINP"]) == (0.0, 1.0, pytest.approx(8 / 9))
+    assert raw["mAP"] == pytest.approx(ap)
+    assert rr["rank1"] == rr["mAP"] == rr["mINP"] == pytest.approx(1.0)
 
 
 def test_evaluate_with_an_uninformative_model_by_hand():

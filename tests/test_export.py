@@ -6,36 +6,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_for_export as _randomize
+from helpers import tie_free_input
 
 from bireid.deploy.export import ExportError, export_bnn
 from bireid.modeling.backbones.binary_resnet import binary_resnet18
 from bireid.modeling.backbones.resnet import resnet18
 from bireid.modeling.reid_model import ReIDModel
 from bireid.runtime import BNNModel, FormatError
-
-
-def _randomize(model: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial BN statistics, thresholds and shifts, so folding errors cannot hide."""
-    g = torch.Generator().manual_seed(seed)
-
-    def u(t, lo, hi):
-        t.data.copy_(torch.rand(t.shape, generator=g) * (hi - lo) + lo)
-
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            u(m.running_mean, -0.5, 0.5)
-            u(m.running_var, 0.5, 2.0)
-            u(m.weight, 0.5, 1.5)
-            u(m.bias, -0.3, 0.3)
-        thr = getattr(m, "threshold", None)
-        if isinstance(thr, nn.Parameter):
-            u(thr, -0.2, 0.2)
-        for name in ("shift_in", "shift_out"):
-            if isinstance(getattr(m, name, None), nn.Parameter):
-                u(getattr(m, name), -0.2, 0.2)
-        if isinstance(m, nn.PReLU):
-            u(m.weight, 0.05, 0.5)
-    return model.eval()
 
 
 def _check(model: nn.Module, path, size=(64, 32), n=3, seed=0, rtol=1e-4):
@@ -139,5 +117,33 @@ def test_image_parallel_forward_matches_serial(tmp_path):
         parallel = rt.forward(x)
     finally:
         set_num_threads(before)
-    np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6 * np.abs(serial).max())
-    np.testing.assert_allclose(rt.forward(x[2:3]), serial[2:3], rtol=1e-6, atol=1e-6 * np.abs(serial).max())
+    # Each image's features do not depend on the batching or the threads (the engine's same-bits claim).
+    np.testing.assert_array_equal(parallel, serial)
+    np.testing.assert_array_equal(rt.forward(x[2:3]), serial[2:3])
+
+
+def test_export_command_writes_an_onnx_file_that_computes_the_model(tmp_path, capsys):
+    """``bireid export --onnx``: the file the CLI writes is run with ONNX Runtime and gives the checkpoint's model's
+    features (a float simulation of the binary layers: on a tie-free input, to float32 rounding)."""
+    import onnxruntime as ort  # a dev dependency: this test must not skip
+
+    from bireid.checkpoint import save_checkpoint
+    from bireid.cli import main
+    from bireid.config import Config, set_key
+    from bireid.factory import create_model, model_kwargs
+
+    cfg = Config()
+    for key, value in (("model.method", "bireid"), ("model.width", 16), ("data.height", 64), ("data.width", 32)):
+        set_key(cfg, key, value)
+    model = _randomize(create_model(**model_kwargs(cfg, 7)), 6)
+    ck = tmp_path / "model.safetensors"
+    save_checkpoint(ck, model.state_dict(), {"config": cfg.to_dict(), "num_classes": 7})
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", "--checkpoint", str(ck), "--out", str(tmp_path / "m.bnn"), "--onnx", str(onnx_path)]) == 0
+    assert str(onnx_path) in capsys.readouterr().out
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x, ref = tie_free_input(model.double(), (64, 32), 1e-5, n=2)  # batch 2: the batch axis is dynamic
+    got = sess.run(None, {"images": x.float().numpy()})[0]
+    assert got.shape == ref.shape == (2, 16 * 8)
+    err = np.abs(got - ref).max() / np.abs(ref).max()
+    assert err <= 1e-5, f"ONNX Runtime differs from the float64 model by {err:.2e} (relative)"

@@ -1,4 +1,5 @@
-"""Deployment tools: FeatureExtractor inputs, gallery search + cache, ranking picture, ONNX export."""
+"""Deployment tools: FeatureExtractor inputs, ranking picture, ONNX export (gallery search and its cache, extract
+and search commands: tests/test_gallery.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from bireid.deploy import FeatureExtractor, GalleryIndex, ImageError, draw_ranking, market_pid
+from bireid.deploy import FeatureExtractor, ImageError, draw_ranking, market_pid
 from bireid.deploy.export import export_bnn
 from bireid.modeling.backbones.binary_resnet import binary_resnet18
 from bireid.modeling.backbones.resnet import resnet18
@@ -79,32 +80,6 @@ def test_extractor_errors(bnn_model, tmp_path):
         fx(np.zeros((4, 4), np.uint8))
 
 
-def test_gallery_search_and_cache(bnn_model, images, tmp_path):
-    fx = FeatureExtractor(bnn_model[1])
-    folder, paths = images
-    for metric in ("cosine", "euclidean"):
-        idx = GalleryIndex.build(fx, folder, metric=metric)
-        q = fx(paths[2])
-        top, dist = idx.search(q, topk=4, block=2)  # tiny blocks exercise the blocked merge
-        g = idx.feats
-        if metric == "cosine":
-            qn, gn = q / np.linalg.norm(q), g / np.linalg.norm(g, axis=1, keepdims=True)
-            full = 1 - (qn @ gn.T)[0]
-        else:
-            full = ((g - q) ** 2).sum(1)
-        np.testing.assert_array_equal(top[0], np.argsort(full, kind="stable")[:4])
-        np.testing.assert_allclose(dist[0], np.sort(full)[:4], atol=1e-3)
-        assert top[0][0] == 2
-    cache = list((folder / ".bireid_cache").glob("gallery-*.npz"))
-    assert len(cache) == 1
-    # Cached features are reused; touching an image invalidates the cache key.
-    idx2 = GalleryIndex.build(fx, folder)
-    np.testing.assert_array_equal(idx2.feats, idx.feats)
-    Image.fromarray(np.zeros((30, 15, 3), np.uint8)).save(paths[0])
-    GalleryIndex.build(fx, folder)
-    assert len(list((folder / ".bireid_cache").glob("gallery-*.npz"))) == 2
-
-
 def test_ranking_picture(images, tmp_path):
     _, paths = images
     assert market_pid(paths[0]) == 1 and market_pid("foo.jpg") is None
@@ -134,24 +109,6 @@ def test_onnx_export_matches_torch(tmp_path):
         ref = model(x).numpy()
     got = sess.run(None, {"images": x.numpy()})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
-
-
-def test_extract_and_search_commands(bnn_model, images, tmp_path, capsys):
-    from bireid.cli import main
-
-    folder, paths = images
-    out = tmp_path / "f.npy"
-    assert main(["extract", "--model", str(bnn_model[1]), "--images", str(folder), "--out", str(out)]) == 0
-    feats = np.load(out)
-    assert feats.shape[0] == len(paths)
-    np.testing.assert_allclose(feats, FeatureExtractor(bnn_model[1])(paths), rtol=1e-6)
-    png = tmp_path / "r.png"
-    assert main(["search", "--model", str(bnn_model[1]), "--gallery", str(folder), "--query", str(paths[0]),
-                 "--topk", "3", "--out", str(png)]) == 0
-    assert png.is_file()
-    assert str(paths[0]) in capsys.readouterr().out  # the query itself is in the gallery: rank 1
-    assert main(["extract", "--model", str(tmp_path / "missing.bnn"), "--images", str(folder),
-                 "--out", str(out)]) != 0
 
 
 def test_export_command_from_checkpoint(tmp_path, capsys):

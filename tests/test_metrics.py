@@ -1,14 +1,12 @@
-"""Distances, Market-1501 protocol metrics and k-reciprocal re-ranking (bireid.evaluation)."""
+"""Distances and Market-1501 protocol metrics (bireid.evaluation; re-ranking: test_rerank.py)."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from bireid.evaluation import RankResult, compute_distance, evaluate_rank, k_reciprocal_rerank
+from bireid.evaluation import RankResult, compute_distance, evaluate_rank
 
 torch.set_num_threads(1)
 
@@ -216,135 +214,3 @@ def test_distance_errors():
         compute_distance(q, np.zeros((2, 5), dtype=np.float32))
     with pytest.raises(ValueError, match="2-D"):
         compute_distance(np.zeros(4), q)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# k-reciprocal re-ranking
-# ----------------------------------------------------------------------------------------------------------
-def _dists(q, g, metric="euclidean"):
-    return compute_distance(q, g, metric), compute_distance(q, q, metric), compute_distance(g, g, metric)
-
-
-def test_rerank_fixes_a_non_reciprocal_nearest_neighbour():
-    # 2-D toy. Query q at the origin (identity A). Identity A's gallery items a1, a2, a3 lie to the right,
-    # identity B's tight cluster b1..b4 to the left, b1 slightly closer to q than a1 (0.81 vs 1.0 squared).
-    # With k1 = 3 (4-NN lists including the item itself):
-    #   N(q)  = {q, b1, a1, b2}      N(b1) = {b1, b2, b3, b4}  -> q not in N(b1): b1 not in R(q)
-    #   N(a1) = {a1, a2, a3, q}      -> q in N(a1) and a1 in N(q): a1 in R(q), and q in R(a1)
-    # so V_q and V_a1 overlap (Jaccard < 1), V_q and V_b1 do not (Jaccard exactly 1).
-    q = np.array([[0.0, 0.0]], dtype=np.float32)
-    g = np.array(
-        [[1.0, 0.0], [1.2, 0.4], [0.9, 0.6], [-0.9, 0.0], [-1.0, 0.05], [-1.0, -0.05], [-1.05, 0.0]], dtype=np.float32
-    )
-    q_g, q_q, g_g = _dists(q, g)
-    assert np.argsort(q_g[0])[:2].tolist() == [3, 0]  # raw: b1 first, the true match a1 second
-    out = k_reciprocal_rerank(q_g, q_q, g_g, k1=3, k2=1, lambda_value=0.3)
-    assert out.shape == (1, 7) and out.dtype == np.float32
-    assert np.argsort(out[0])[0] == 0  # re-ranked: a1 first
-    jac = k_reciprocal_rerank(q_g, q_q, g_g, k1=3, k2=1, lambda_value=0.0)
-    assert jac[0, 3] == pytest.approx(1.0)
-    assert jac[0, 0] < 1.0
-
-
-def _clustered(seed, nq=30, ng=90, ids=10, dim=16, noise=0.8):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((ids, dim)).astype(np.float32)
-    qp, gp = rng.integers(0, ids, nq), rng.integers(0, ids, ng)
-    q = centers[qp] + noise * rng.standard_normal((nq, dim)).astype(np.float32)
-    g = centers[gp] + noise * rng.standard_normal((ng, dim)).astype(np.float32)
-    return q, g, qp, gp
-
-
-def reference_rerank(q_g, q_q, g_g, k1, k2, lam):
-    """The paper's steps with Python sets and dense V, for cross-checking (small inputs only)."""
-    nq, ng = q_g.shape
-    n = nq + ng
-    raw = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float64)
-    d = raw / raw.max(axis=1, keepdims=True)
-    order = [sorted(range(n), key=lambda j, i=i: (raw[i, j], j)) for i in range(n)]
-
-    def recip(i, k):
-        return {j for j in order[i][: k + 1] if i in order[j][: k + 1]}
-
-    half = int(np.around(k1 / 2))
-    v = np.zeros((n, n))
-    for p in range(n):
-        r_p = recip(p, k1)
-        r_star = set(r_p)
-        for q in r_p:
-            r_q = recip(q, half)
-            if 3 * len(r_p & r_q) >= 2 * len(r_q):
-                r_star |= r_q
-        idx = sorted(r_star)
-        w = np.exp(-d[p, idx])
-        v[p, idx] = w / w.sum()
-    if k2 > 1:
-        v = np.stack([v[order[p][:k2]].mean(axis=0) for p in range(n)])
-    jac = np.array(
-        [
-            [1 - np.minimum(v[i], v[nq + j]).sum() / np.maximum(v[i], v[nq + j]).sum() for j in range(ng)]
-            for i in range(nq)
-        ]
-    )
-    return (1 - lam) * jac + lam * d[:nq, nq:]
-
-
-@pytest.mark.parametrize("seed,k1,k2", [(0, 8, 3), (1, 5, 1), (2, 20, 6), (3, 3, 2)])
-def test_rerank_matches_reference(seed, k1, k2):
-    q, g, _, _ = _clustered(seed, nq=12, ng=40, ids=6)
-    q_g, q_q, g_g = _dists(q, g, "cosine" if seed % 2 else "euclidean")
-    ref = reference_rerank(q_g, q_q, g_g, k1, k2, 0.3)
-    np.testing.assert_allclose(k_reciprocal_rerank(q_g, q_q, g_g, k1=k1, k2=k2, block=5), ref, atol=2e-6)
-
-
-def test_rerank_properties():
-    q, g, _, _ = _clustered(0)
-    q_g, q_q, g_g = _dists(q, g)
-    out = k_reciprocal_rerank(q_g, q_q, g_g, k1=8, k2=3)
-    assert out.shape == q_g.shape and out.dtype == np.float32
-    assert out.min() >= 0 and out.max() <= 1 + 1e-6
-    # Symmetry: the Jaccard part only depends on the joint set, so swapping query and gallery transposes it.
-    jac = k_reciprocal_rerank(q_g, q_q, g_g, k1=8, k2=3, lambda_value=0.0)
-    jac_t = k_reciprocal_rerank(q_g.T, g_g, q_q, k1=8, k2=3, lambda_value=0.0)
-    np.testing.assert_allclose(jac, jac_t.T, atol=1e-6)
-    # Permuting the gallery permutes the columns.
-    perm = np.random.default_rng(1).permutation(len(g))
-    out_p = k_reciprocal_rerank(q_g[:, perm], q_q, g_g[np.ix_(perm, perm)], k1=8, k2=3)
-    np.testing.assert_allclose(out_p, out[:, perm], atol=1e-6)
-    # Scale-free: distances are normalised per row before the kernel.
-    np.testing.assert_allclose(k_reciprocal_rerank(4 * q_g, 4 * q_q, 4 * g_g, k1=8, k2=3), out, atol=1e-5)
-    # lambda = 1 keeps the original ranking; float16 and torch inputs work.
-    raw = k_reciprocal_rerank(q_g, q_q, g_g, k1=8, k2=3, lambda_value=1.0)
-    assert (np.argsort(raw, axis=1, kind="stable") == np.argsort(q_g, axis=1, kind="stable")).all()
-    half = k_reciprocal_rerank(q_g.astype(np.float16), torch.from_numpy(q_q).half(), g_g.astype(np.float16), k1=8, k2=3)
-    # float16 rounding may reorder near-equal neighbours, changing a few sets; most entries agree.
-    assert half.dtype == np.float32 and np.isfinite(half).all()
-    assert np.median(np.abs(half - out)) < 1e-3
-
-
-def test_rerank_improves_clustered_retrieval():
-    q, g, qp, gp = _clustered(2, noise=1.1)
-    qc, gc = np.zeros(len(q), dtype=int), np.ones(len(g), dtype=int)
-    q_g, q_q, g_g = _dists(q, g)
-    base = evaluate_rank(q_g, qp, gp, qc, gc)
-    rr = evaluate_rank(k_reciprocal_rerank(q_g, q_q, g_g, k1=6, k2=3), qp, gp, qc, gc)
-    assert rr.mAP > base.mAP
-
-
-def test_rerank_handles_tiny_sets_and_bad_arguments():
-    q, g, _, _ = _clustered(3, nq=2, ng=3)
-    q_g, q_q, g_g = _dists(q, g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = k_reciprocal_rerank(q_g, q_q, g_g)  # k1 = 20 > N = 5: lists are clamped
-    assert out.shape == (2, 3) and np.isfinite(out).all()
-    with pytest.raises(ValueError, match="q_q_dist"):
-        k_reciprocal_rerank(q_g, g_g, g_g)
-    with pytest.raises(ValueError, match="lambda_value"):
-        k_reciprocal_rerank(q_g, q_q, g_g, lambda_value=1.5)
-    with pytest.raises(ValueError, match="k1 and k2"):
-        k_reciprocal_rerank(q_g, q_q, g_g, k1=0)
-    bad = g_g.copy()
-    bad[1, 2] = np.inf
-    with pytest.raises(ValueError, match="NaN/inf"):
-        k_reciprocal_rerank(q_g, q_q, bad)

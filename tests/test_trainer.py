@@ -38,9 +38,10 @@ def test_resume_reproduces_uninterrupted_run(tiny_synth, tmp_path):
     resumed = train(part)
     a, _, _ = read_checkpoint(tmp_path / "a" / "model.safetensors")
     b, _, _ = read_checkpoint(tmp_path / "b" / "model.safetensors")
-    for k in a:
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
-    assert [r["loss"] for r in resumed["history"]] == pytest.approx([r["loss"] for r in full["history"]], rel=1e-6)
+    assert a.keys() == b.keys()
+    for k in a:  # resuming on CPU reproduces the uninterrupted run bit for bit
+        assert torch.equal(a[k], b[k]), k
+    assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in full["history"]]
     log = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in log] == [1, 2, 3]
 

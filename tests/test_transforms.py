@@ -11,7 +11,15 @@ import torch
 from PIL import Image, ImageFile
 
 from bireid.data import IMAGENET_MEAN, IMAGENET_STD, BadImageError, DatasetError, build_transforms, load_image
-from bireid.data.transforms import Compose, Normalize, PadCrop, RandomErasing, RandomHorizontalFlip, Resize, ToTensor
+from bireid.data.transforms import (
+    Compose,
+    PadCrop,
+    Preprocess,
+    RandomErasing,
+    RandomHorizontalFlip,
+    Resize,
+    ToNormalizedTensor,
+)
 
 
 def rgb_array(h: int = 16, w: int = 8, seed: int = 0) -> np.ndarray:
@@ -128,13 +136,13 @@ def test_resize_totensor_normalize():
     img = Image.fromarray(rgb_array(16, 8))
     r = Resize((32, 16))(img)
     assert r.size == (16, 32)
-    x = ToTensor()(img)
-    assert x.shape == (3, 16, 8) and x.dtype == torch.float32
+    n = ToNormalizedTensor()(img)
+    assert n.shape == (3, 16, 8) and n.dtype == torch.float32
     arr = rgb_array(16, 8)
-    assert torch.allclose(x[:, 3, 5], torch.tensor(arr[3, 5], dtype=torch.float32) / 255)
-    n = Normalize()(x)
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    assert torch.allclose(n[:, 3, 5], (x[:, 3, 5] - mean) / std)
+    assert torch.allclose(n[:, 3, 5], (torch.tensor(arr[3, 5], dtype=torch.float32) / 255 - mean) / std)
+    # the test pipeline is resize + normalise in one step
+    assert torch.equal(Preprocess((32, 16))(img), ToNormalizedTensor()(r))
     # bilinear resize of a constant image stays constant
     c = Resize((7, 5))(Image.new("RGB", (8, 16), (10, 20, 30)))
     assert np.asarray(c).reshape(-1, 3).tolist() == [[10, 20, 30]] * 35
@@ -179,10 +187,11 @@ def test_build_transforms_shapes_and_determinism():
     img = Image.fromarray(rgb_array(40, 20))
     train = build_transforms(64, 32, True)
     test = build_transforms(64, 32, False)
-    assert [type(t).__name__ for t in train.transforms] == ["Resize", "RandomHorizontalFlip", "PadCrop", "ToTensor",
-                                                            "Normalize", "RandomErasing"]
+    assert [type(t).__name__ for t in train.transforms] == ["Resize", "RandomHorizontalFlip", "PadCrop",
+                                                            "ToNormalizedTensor", "RandomErasing"]
     assert [type(t).__name__ for t in build_transforms(64, 32, True, flip_prob=0, pad=0, erasing_prob=0).transforms] \
-        == ["Resize", "ToTensor", "Normalize"]
+        == ["Resize", "ToNormalizedTensor"]
+    assert [type(t).__name__ for t in test.transforms] == ["Preprocess"]
     assert isinstance(train, Compose) and train(img).shape == (3, 64, 32)
     assert torch.equal(test(img), test(img))
     outs = []

@@ -182,8 +182,11 @@ PRESETS: dict[str, Callable[[Config, str], None]] = {"mars-market": _mars_market
 
 
 def run_config(base: Config, variant: Variant, seed: int, runs_dir: Path) -> Config:
-    """The config of one run: ``base`` with the variant's method / GAL switches, the seed and its folder."""
-    cfg = copy.deepcopy(base)
+    """The config of one run: ``base`` with the variant's method / GAL switches, the seed and its folder; data
+    folders absolute, as the trainer saves them (so a finished run is recognised)."""
+    from ..data import absolute_data_paths
+
+    cfg = absolute_data_paths(base, _task(base).datasets)
     cfg.model.method = variant.method
     cfg.gal.kr_gal = variant.kr
     cfg.gal.fr_gal = variant.fr
@@ -204,10 +207,13 @@ def _config_differences(folder: Path, cfg: Config) -> list[str]:
 
     The saved config is read through the current Config, so a key added to bireid after the run was saved takes
     its default (the behaviour the run had) instead of making every older run look different."""
-    from ..tasks import task_defaults
+    from ..data import absolute_data_paths
+    from ..tasks import get_task, task_defaults
 
     try:
-        old = load_yaml(folder / "config.yaml", task_defaults).to_dict()
+        # Runs saved before data folders were stored absolute: resolved from here, as they were run.
+        saved = load_yaml(folder / "config.yaml", task_defaults)
+        old = absolute_data_paths(saved, get_task(saved.task.name).datasets).to_dict()
     except ConfigError as e:
         return [f"its config.yaml cannot be read ({e})"]
     mine = cfg.to_dict()

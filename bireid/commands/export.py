@@ -7,43 +7,68 @@ import argparse
 HELP = "export a checkpoint to the bit-packed .bnn runtime format (and ONNX)"
 DESCRIPTION = """Export a trained model for deployment: the .bnn file runs with numpy and the compiled
 XNOR-popcount engine only (bireid.runtime); BatchNorm and the binary scales are folded. The input size and
-normalization are taken from the checkpoint's config and stored in the file. --verify compares the
-engine's features with PyTorch's on random inputs."""
+normalization are taken from the checkpoint's config and stored in the file, with the config itself (so that
+`bireid eval --model x.bnn` evaluates on the data the checkpoint was evaluated on).
+
+--verify compares the engine with PyTorch on real inputs: --verify-images DIR, else the query/gallery images
+of the checkpoint's evaluation set (classification and point clouds: samples of its test split), else (only when
+neither exists, and said so) random inputs. It reports
+the per-image cosine similarity of the two features and the agreement of a small retrieval (each image's
+nearest neighbours among the others); it fails when an image's cosine is below 0.99 or the mean top-k overlap
+below 90%: a wrong export scrambles features, while a near-threshold sign flip in a binary layer moves one
+feature by ~1e-3 and changes neither. Every requested file is written first; a failed verification then
+exits with status 3 (status 2: the export itself failed)."""
+
+VERIFY_IMAGES = 64  # images compared (spread over the set)
+MIN_COSINE = 0.99
+MIN_OVERLAP = 0.9
+TOPK = 5
+EXIT_VERIFY_FAILED = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--checkpoint", required=True, help="model checkpoint (.safetensors) of a training run")
     p.add_argument("--out", required=True, help="output .bnn file")
     p.add_argument("--onnx", help="also write an ONNX file (float simulation of the binary layers)")
-    p.add_argument("--verify", action="store_true", help="check the exported model against PyTorch")
+    p.add_argument("--verify", action="store_true", help="check the exported model against PyTorch on images")
+    p.add_argument("--verify-images", metavar="DIR", help="folder of images for --verify (subfolders included; "
+                   "default: the checkpoint's query/gallery images)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
-
-    import numpy as np
-    import torch
 
     from ..deploy.export import ExportError, export_bnn
     from ..errors import UserError
     from ..factory import load_model
+    from ..images import list_images
     from ..tasks import get_task
 
     out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give the .bnn file to write")
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise UserError(f"--out {out}: {parent} is a file, not a folder")
+    for path, flag in ((out, "--out"), (Path(args.onnx) if args.onnx else None, "--onnx")):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UserError(f"{flag} {path} is a directory; give the file to write")
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise UserError(f"{flag} {path}: {parent} is a file, not a folder")
+    verify_paths = None
+    if args.verify_images:
+        verify_paths = list_images(args.verify_images, recursive=True)
+        if not verify_paths:
+            raise UserError(f"--verify-images {args.verify_images}: no images found")
     model, cfg = load_model(args.checkpoint, "cpu")
     task = get_task(cfg.task.name)
-    channels, *hw = task.input_shape(cfg)  # a point cloud of P points is a (3, P, 1) input
-    size = (int(hw[0]), int(hw[1]))
+    _, h, w = task.input_shape(cfg)  # a point cloud of P points is a (3, P, 1) input
+    size = (int(h), int(w))
     mean, std = task.input_norm
+    extra = {"checkpoint": str(Path(args.checkpoint).resolve()), "config": cfg.to_dict()}
     try:
-        path = export_bnn(model, args.out, input_size=size, mean=tuple(mean), std=tuple(std),
-                          name=f"{cfg.model.arch}-{cfg.model.method}",
-                          extra={"checkpoint": str(args.checkpoint), "task": task.name})
+        path = export_bnn(model, args.out, input_size=size, mean=mean, std=std,
+                          name=f"{cfg.model.arch}-{cfg.model.method}", extra=extra)
     except ExportError as e:
         raise UserError(f"cannot export {args.checkpoint}: {e}") from None
     except OSError as e:
@@ -54,17 +79,151 @@ def run(args: argparse.Namespace) -> int:
     rt = BNNModel.load(path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): input {size[0]}x{size[1]}, "
           f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d output")
-    if args.verify:
-        x = torch.randn(4, channels, *size, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            ref = model(x).numpy()
-        got = rt.forward(x.numpy())
-        err = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
-        print(f"verify: max relative difference to PyTorch {err:.2e}")
-        if err > 1e-3:
-            raise UserError(f"exported model differs from PyTorch (relative error {err:.2e})")
     if args.onnx:
         from ..deploy.onnx_export import export_onnx
 
         print(f"wrote {export_onnx(model, args.onnx, size)}")
+    if not args.verify:
+        return 0
+    batch, what = task_samples(cfg, task) if verify_paths is None else (None, "")
+    if batch is not None:
+        report = compare_outputs(model, rt, batch)
+    else:
+        images, what = verification_images(cfg, args.checkpoint, verify_paths)
+        report = verify_export(model, rt, images)
+    print(f"verify: {report.summary()}; compared on {what}")
+    if not report.ok:
+        print(f"bireid export: error: the exported model does not reproduce PyTorch's retrieval ({report.problem()}); "
+              f"the requested files were written", file=sys.stderr)
+        return EXIT_VERIFY_FAILED
     return 0
+
+
+def task_samples(cfg, task):
+    """(A batch of up to VERIFY_IMAGES test samples through the task's test transform, a description) for a task
+    whose evaluation set has a test split (classification, point clouds), else (None, "")."""
+    import numpy as np
+    import torch
+
+    from ..data import DatasetError
+
+    try:
+        _, eval_ds = task.build_datasets(cfg)
+    except (DatasetError, OSError) as e:
+        print(f"verify: cannot read the checkpoint's data set ({e})")
+        return None, ""
+    split = getattr(eval_ds, "test", None)
+    if split is None or len(split) < 2:
+        return None, ""
+    idx = np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)
+    transform = task.transform(cfg, False)
+    batch = torch.stack([transform(split.load(int(i))) for i in idx]).numpy()
+    return batch, f"{len(idx)} test samples of {eval_ds.name}"
+
+
+def compare_outputs(model, rt, batch) -> VerifyReport:
+    """PyTorch's and the engine's outputs for the same prepared inputs."""
+    import torch
+
+    with torch.no_grad():
+        ref = model(torch.from_numpy(batch)).numpy()
+    return VerifyReport(ref, rt.forward(batch), TOPK)
+
+
+def verification_images(cfg, checkpoint: str, paths=None) -> tuple[list, str]:
+    """Up to VERIFY_IMAGES images for --verify and a description: the given files, else the checkpoint's
+    evaluation set when its folder exists, else random images (said so)."""
+    import numpy as np
+
+    from ..data import DatasetError, evaluated_set
+    from .eval import evaluation_set
+
+    def spread(items: list) -> list:
+        if len(items) <= VERIFY_IMAGES:
+            return list(items)
+        return [items[i] for i in np.linspace(0, len(items) - 1, VERIFY_IMAGES).round().astype(int)]
+
+    if paths:
+        chosen = spread(paths)
+        return chosen, f"{len(chosen)} images of --verify-images"
+    name, root = evaluated_set(cfg)
+    try:
+        if root and _exists(root, checkpoint, cfg):
+            ds = evaluation_set(cfg, checkpoint)
+            chosen = spread([s.path for s in ds.query + ds.gallery])
+            if len(chosen) >= 2:
+                return chosen, f"{len(chosen)} query/gallery images of {ds.name} ({cfg.data.eval_root})"
+    except DatasetError as e:
+        print(f"verify: cannot read the checkpoint's evaluation set ({e})")
+    rng = np.random.default_rng(0)
+    h, w = cfg.data.height, cfg.data.width
+    chosen = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(16)]
+    return chosen, (f"16 RANDOM images (no real images: the checkpoint's evaluation set {name} at '{root}' is "
+                    "not here; pass --verify-images DIR for a meaningful check)")
+
+
+def _exists(root: str, checkpoint: str, cfg) -> bool:
+    import warnings
+    from pathlib import Path
+
+    from .eval import locate_stored_root
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(locate_stored_root(root, checkpoint, cfg.train.output_dir)).exists()
+
+
+class VerifyReport:
+    """PyTorch vs engine features of the same inputs: per-image cosine and top-k neighbour agreement."""
+
+    def __init__(self, ref, got, topk: int):
+        import numpy as np
+
+        a = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
+        b = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+        self.cosine = (a * b).sum(1)
+        self.topk = min(topk, len(ref) - 1)
+        self.overlap = float("nan")
+        if self.topk >= 1:
+            na, nb = _neighbours(a, self.topk), _neighbours(b, self.topk)
+            self.overlap = float(np.mean([len(set(x) & set(y)) / self.topk for x, y in zip(na, nb)]))
+        self.rel_diff = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.cosine.min() >= MIN_COSINE and not self.overlap < MIN_OVERLAP)
+
+    def summary(self) -> str:
+        rank = f"; top-{self.topk} neighbour overlap {100 * self.overlap:.1f}% (mean over images)" if self.topk else ""
+        return (f"max relative difference {self.rel_diff:.2e}; feature cosine similarity min "
+                f"{self.cosine.min():.6f}, mean {self.cosine.mean():.6f}{rank}")
+
+    def problem(self) -> str:
+        bad = []
+        if self.cosine.min() < MIN_COSINE:
+            bad.append(f"{int((self.cosine < MIN_COSINE).sum())} image(s) with cosine < {MIN_COSINE}")
+        if self.overlap < MIN_OVERLAP:
+            bad.append(f"top-{self.topk} overlap {100 * self.overlap:.1f}% < {100 * MIN_OVERLAP:.0f}%")
+        return "; ".join(bad)
+
+
+def _neighbours(f, k: int):
+    import numpy as np
+
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+
+def verify_export(model, rt, images: list) -> VerifyReport:
+    """Features of ``images`` (paths or arrays) from PyTorch and from the engine, on the same inputs."""
+    import numpy as np
+    import torch
+
+    from ..images import load_image, preprocess, rgb_from_array
+
+    batch = np.stack([preprocess(load_image(x) if not isinstance(x, np.ndarray) else rgb_from_array(x),
+                                 rt.input_size, rt.mean, rt.std) for x in images])
+    with torch.no_grad():
+        ref = model(torch.from_numpy(batch)).numpy()
+    return VerifyReport(ref, rt.forward(batch), TOPK)

@@ -11,11 +11,14 @@ DESCRIPTION = """Generate the deterministic synthetic re-ID benchmark: person-li
 cameras (each with its own illumination, colour cast, blur, background and viewpoint habits), with
 occlusions, distractors (pid 0000) and junk boxes (pid -1), written as a Market-1501 folder
 (bounding_box_train, query, bounding_box_test) plus a synth.json manifest. An existing set with the same
-parameters is reused; one with other parameters is replaced; a folder that is not a synthetic set is
-never touched. --preview writes a montage PNG (rows = identities, columns = cameras)."""
+parameters is reused; one with other parameters is replaced by this command; a folder that is not a
+synthetic set is never touched. `bireid train --data-root` on a set made here never replaces it: training
+with other settings stops with an error naming the differing settings. --preview writes a montage PNG
+(rows = identities, columns = cameras)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..config import SYNTH_DIFFICULTY
     from ..data.synth import DEFAULT_ROOT
 
     p.add_argument("--out", default=DEFAULT_ROOT, help="output folder (default: %(default)s)")
@@ -26,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
     p.add_argument("--height", type=int, default=128, help="image height in pixels (default: %(default)s)")
     p.add_argument("--width", type=int, default=64, help="image width in pixels (default: %(default)s)")
-    p.add_argument("--difficulty", type=float, default=0.5,
+    p.add_argument("--difficulty", type=float, default=SYNTH_DIFFICULTY,
                    help="0 (easy) .. 1 (hard): sets every knob below that is not given (default: %(default)s)")
     p.add_argument("--camera-strength", type=float, default=None,
                    help="scale of between-camera differences (default: from --difficulty)")

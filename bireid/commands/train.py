@@ -38,12 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distributed import launch_rank
     from ..engine.trainer import train
     from ..tasks import get_task, task_defaults
 
     cfg = config_from_args(args, task_defaults)
     task = get_task(cfg.task.name)
     res = train(cfg)
+    if launch_rank() != 0:
+        return 0  # under torchrun, rank 0 reports the run
     tag = f"[{task.name} {cfg.model.method} {cfg.model.arch}]"
     if res.get(task.primary_metric) is not None:
         print(f"{tag} {task.format_results(res)}")

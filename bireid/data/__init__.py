@@ -5,7 +5,7 @@ re-ID's in ``DATASETS``, the others in ``CLASSIFICATION_DATASETS`` and ``POINTCL
 """
 
 from . import synth  # noqa: F401  (registers 'synthetic')
-from .build import build_datasets, check_data_config
+from .build import absolute_data_paths, build_datasets, build_eval_dataset, check_data_config, evaluated_set
 from .classification import CLASSIFICATION_DATASETS
 from .datasets import (
     DATASETS,
@@ -37,12 +37,15 @@ __all__ = [
     "ReIDDataset",
     "Sample",
     "Split",
+    "absolute_data_paths",
     "build_dataset",
     "build_datasets",
+    "build_eval_dataset",
     "build_test_loaders",
     "build_transforms",
     "build_train_loader",
     "check_data_config",
+    "evaluated_set",
     "list_datasets",
     "load_image",
     "register_dataset",

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .datasets.base import BadImageError, ReIDDataset, Sample
 from .samplers import RandomIdentitySampler
-from .transforms import build_transforms, load_image
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, load_image
 
 if TYPE_CHECKING:
     from bireid.config import Config
@@ -173,10 +173,12 @@ def build_train_loader(cfg: Config, dataset: ReIDDataset, rank: int = 0, world_s
                       persistent_workers=False, pin_memory=_pin(cfg), seed=seed, rank=rank)
 
 
-def build_test_loaders(cfg: Config, dataset: ReIDDataset) -> tuple[ReIDLoader, ReIDLoader]:
-    """Query and gallery loaders: test transforms, ``cfg.data.test_batch_size``, data-set order."""
+def build_test_loaders(cfg: Config, dataset: ReIDDataset, mean: Sequence[float] = IMAGENET_MEAN,
+                       std: Sequence[float] = IMAGENET_STD) -> tuple[ReIDLoader, ReIDLoader]:
+    """Query and gallery loaders: test transforms (``mean``/``std``: a deployed model's own normalisation),
+    ``cfg.data.test_batch_size``, data-set order."""
     d = cfg.data
-    tf = build_transforms(d.height, d.width, False)
+    tf = build_transforms(d.height, d.width, False, mean=mean, std=std)
     loaders = tuple(ReIDLoader(ImageDataset(samples, tf, d.bad_images), batch_size=d.test_batch_size, shuffle=False,
                                num_workers=d.workers, persistent_workers=False, pin_memory=_pin(cfg))
                     for samples in (dataset.query, dataset.gallery))

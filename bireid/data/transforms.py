@@ -1,5 +1,8 @@
 """Image loading and the re-ID augmentations, with PIL and torch only (no torchvision).
 
+Decoding, resizing and normalisation are :mod:`bireid.images`' (shared with the deployed extractor): the test
+pipeline is :func:`bireid.images.preprocess` itself, so a model is measured on the input it gets when deployed.
+
 Random decisions use Python's ``random`` module, which PyTorch seeds in every DataLoader worker from the
 loader's generator, so a seeded run draws the same augmentations (see ``bireid.data.loader``).
 """
@@ -12,72 +15,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .. import images
+from ..images import IMAGENET_MEAN, IMAGENET_STD
 from .datasets.base import BadImageError
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-
-# ------------------------------------------------------------------------------------------------ load_image
-def _to_uint8_gray(arr: np.ndarray, mode: str) -> Image.Image:
-    """Scale a one-channel high-depth array to 8 bits."""
-    if mode.startswith("I;16"):
-        arr = arr.astype(np.float64) / 257.0  # 65535 -> 255
-    elif mode == "I":
-        # 32-bit ints usually hold 16-bit data (e.g. 16-bit PNGs); treat them as 8-bit only when they fit.
-        arr = np.clip(arr.astype(np.float64), 0, 65535)
-        if arr.max(initial=0) > 255:
-            arr = arr / 257.0
-    else:  # "F": floats in [0, 1] are scaled up, otherwise values are taken as 0..255
-        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
-        if arr.size and arr.min() >= 0.0 and arr.max() <= 1.0:
-            arr = arr * 255.0
-    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        return _to_uint8_gray(np.asarray(img), mode).convert("RGB")
-    if (mode == "P" and "transparency" in img.info) or mode == "PA":
-        img, mode = img.convert("RGBA"), "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
-        # Transparent pixels become black, the same as the zero padding used elsewhere.
-        rgba = img.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("RGB")
-    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, ...
-
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Compose", "PadCrop", "Preprocess", "RandomErasing",
+           "RandomHorizontalFlip", "Resize", "ToNormalizedTensor", "build_transforms", "load_image"]
 
 def load_image(path: str | Path) -> Image.Image:
-    """Read an image fully and return it in RGB, whatever its mode.
+    """Read an image fully and return it in RGB by :mod:`bireid.images`' rules (the deployed extractor's too).
 
-    16-bit grayscale is scaled to 8 bits (value / 257); alpha is composited on black. Raises
-    :class:`BadImageError` (naming the path) for a missing, unreadable, corrupt or truncated file.
+    Raises :class:`BadImageError` (naming the path) for a missing, unreadable, corrupt, truncated or too large
+    file, so that the loaders' bad-image policy can skip it.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise BadImageError(p, "file not found" if not p.exists() else "not a file")
     try:
-        with Image.open(p) as img:
-            img.load()  # decode now: truncated or corrupt data fails here, not later in a transform
-            out = _to_rgb(img)
-            out.load()
-            return out
-    except UnidentifiedImageError:
-        raise BadImageError(p, "not a recognised image format") from None
-    except Image.DecompressionBombError as e:
-        raise BadImageError(p, f"image too large ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        # PIL reports truncated files as OSError ("image file is truncated") and some corrupt headers as
-        # SyntaxError / ValueError / EOFError.
-        raise BadImageError(p, f"corrupt or truncated ({type(e).__name__}: {e})") from None
+        return images.load_image(path)
+    except images.ImageError as e:
+        raise BadImageError(e.path, e.reason) from None
 
 
 # ------------------------------------------------------------------------------------------------ transforms
@@ -104,16 +61,13 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 class Resize:
-    """Resize a PIL image to ``(height, width)`` with bilinear interpolation."""
+    """Resize a PIL image to ``(height, width)`` with bilinear interpolation (:func:`bireid.images.resize`)."""
 
     def __init__(self, size: int | Sequence[int]) -> None:
         self.size = _size(size)
 
     def __call__(self, img: Image.Image) -> Image.Image:
-        h, w = self.size
-        if img.size == (w, h):
-            return img
-        return img.resize((w, h), Image.Resampling.BILINEAR)
+        return images.resize(img, self.size)
 
     def __repr__(self) -> str:
         return f"Resize({self.size})"
@@ -161,33 +115,35 @@ class PadCrop:
         return f"PadCrop(pad={self.pad}, size={self.size})"
 
 
-class ToTensor:
-    """PIL RGB image (H, W, 3 uint8) -> float tensor (3, H, W) in [0, 1]."""
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        arr = np.asarray(img, dtype=np.uint8)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
-
-    def __repr__(self) -> str:
-        return "ToTensor()"
-
-
-class Normalize:
-    """Per-channel ``(x - mean) / std`` on a (C, H, W) tensor."""
+class ToNormalizedTensor:
+    """PIL RGB image -> (3, H, W) float tensor ``(value / 255 - mean) / std`` (:func:`bireid.images.normalize`)."""
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         if any(s <= 0 for s in std):
             raise ValueError(f"std must be positive, got {tuple(std)}")
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(images.normalize(img, self.mean, self.std))
 
     def __repr__(self) -> str:
-        return f"Normalize(mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()})"
+        return f"ToNormalizedTensor(mean={list(self.mean)}, std={list(self.std)})"
+
+
+class Preprocess:
+    """The test pipeline: :func:`bireid.images.preprocess` (resize + normalise), as a tensor; the deployed
+    extractor calls the same function."""
+
+    def __init__(self, size: int | Sequence[int], mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD) -> None:
+        self.size = _size(size)
+        self.to_tensor = ToNormalizedTensor(mean, std)
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(images.preprocess(img, self.size, self.to_tensor.mean, self.to_tensor.std))
+
+    def __repr__(self) -> str:
+        return f"Preprocess({self.size}, mean={list(self.to_tensor.mean)}, std={list(self.to_tensor.std)})"
 
 
 class RandomErasing:
@@ -229,19 +185,22 @@ class RandomErasing:
 
 
 def build_transforms(height: int, width: int, is_train: bool, flip_prob: float = 0.5, pad: int = 10,
-                     erasing_prob: float = 0.5) -> Compose:
-    """The standard re-ID pipeline: resize, [flip, pad + crop], to tensor, normalize, [random erasing].
+                     erasing_prob: float = 0.5, mean: Sequence[float] = IMAGENET_MEAN,
+                     std: Sequence[float] = IMAGENET_STD) -> Compose:
+    """The standard re-ID pipeline: resize, [flip, pad + crop], to a normalised tensor, [random erasing].
 
-    Training steps with probability (or pad) 0 are left out; the test pipeline is resize + to tensor + normalize.
+    Training steps with probability (or pad) 0 are left out; the test pipeline is :class:`Preprocess` alone
+    (the deployed extractor's preprocessing).
     """
     size = (height, width)
+    if not is_train:
+        return Compose([Preprocess(size, mean, std)])
     steps: list[Callable[[Any], Any]] = [Resize(size)]
-    if is_train:
-        if flip_prob > 0:
-            steps.append(RandomHorizontalFlip(flip_prob))
-        if pad > 0:
-            steps.append(PadCrop(pad, size))
-    steps += [ToTensor(), Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if is_train and erasing_prob > 0:
+    if flip_prob > 0:
+        steps.append(RandomHorizontalFlip(flip_prob))
+    if pad > 0:
+        steps.append(PadCrop(pad, size))
+    steps.append(ToNormalizedTensor(mean, std))
+    if erasing_prob > 0:
         steps.append(RandomErasing(erasing_prob))
     return Compose(steps)

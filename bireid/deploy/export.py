@@ -21,15 +21,19 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..images import IMAGENET_MEAN, IMAGENET_STD
 from ..nn import BinaryConv2d, GlobalMaxPool, PooledConv2d, RPReLU, is_binary_conv
 from ..runtime.format import write_bnn
 from ..runtime.ops import pack_weight_signs
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 _LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.PReLU, RPReLU, nn.ReLU, nn.Hardtanh, nn.MaxPool2d,
            nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear, nn.Identity, nn.Flatten, nn.Dropout, GlobalMaxPool)
+
+
+# The pooling functions a traced forward may call (``F.avg_pool2d`` is the ATen op itself; ``torch`` has no
+# ``avg_pool2d``, so naming one there would fail on every unmatched function node).
+_AVG_POOLS = (F.avg_pool2d,)
+_MAX_POOLS = (F.max_pool2d, torch.max_pool2d)
 
 
 class ExportError(ValueError):
@@ -200,14 +204,14 @@ class _Builder:
                 raise ExportError(f"{node.name}: adaptive_avg_pool2d to {osz} is not supported (only 1)")
             self.emit("gap", [args[0]], out, self.chan[args[0]], 2)
             return out
-        if t in (F.avg_pool2d, F.max_pool2d, torch.avg_pool2d, torch.max_pool2d):
+        if t in _AVG_POOLS or t in _MAX_POOLS:
             kw = dict(node.kwargs)
+            is_max = t in _MAX_POOLS
             names = ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
-            if t in (F.max_pool2d, torch.max_pool2d):
+            if is_max:
                 names = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"]
             for i, v in enumerate(args[1:], 1):
                 kw[names[i]] = v
-            is_max = t in (F.max_pool2d, torch.max_pool2d)
             self.pool(node.name, "maxpool" if is_max else "avgpool", args[0], out, kw["kernel_size"],
                       kw.get("stride"), kw.get("padding", 0), kw.get("ceil_mode", False),
                       kw.get("count_include_pad", True), kw.get("dilation", 1), kw.get("divisor_override"))

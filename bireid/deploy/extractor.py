@@ -1,7 +1,7 @@
 """``FeatureExtractor``: re-ID features from images with an exported ``.bnn`` model, without torch.
 
-Preprocessing matches bireid's test transform: RGB, bilinear resize to the model's input size, scale to
-[0, 1], normalize with the mean/std stored in the model file.
+Preprocessing is :func:`bireid.images.preprocess` with the input size and mean/std stored in the model file:
+the function bireid's evaluation transform calls, so the deployed model sees the input it was measured on.
 """
 
 from __future__ import annotations
@@ -12,53 +12,35 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ..images import ImageError, load_image, preprocess, rgb_from_array, to_rgb
 from ..runtime import BNNModel
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]  # noqa: UP007 (a runtime alias on 3.10)
+BAD_IMAGE_POLICIES = ("error", "skip")
 
 
-class ImageError(ValueError):
-    """An input image cannot be read or has an unusable shape/dtype (the message names it)."""
+class BadImagesError(ImageError):
+    """Some image files of a batch cannot be read; ``errors`` holds one :class:`ImageError` per file."""
 
+    SHOWN = 20  # files named in the message; ``errors`` has them all
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Decode an image file to RGB (alpha composited on black); raises ImageError / FileNotFoundError."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"image not found: {p}")
-    try:
-        with Image.open(p) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "RGBa", "La"):
-                rgba = img.convert("RGBA")
-                return Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(img, dtype=np.float64) / 257.0
-                return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert("RGB")
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"bad image {p}: {type(e).__name__}: {e}") from None
+    def __init__(self, errors: Sequence[ImageError], total: int) -> None:
+        self.errors, self.total = list(errors), total
+        shown = "; ".join(f"{e.path} ({e.reason})" for e in self.errors[:self.SHOWN])
+        more = f"; and {len(self.errors) - self.SHOWN} more" if len(self.errors) > self.SHOWN else ""
+        super().__init__(None, f"{len(self.errors)} of {total} images cannot be read: {shown}{more}")
 
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (sorted); raises NotADirectoryError / FileNotFoundError."""
-    d = Path(folder)
-    if not d.exists():
-        raise FileNotFoundError(f"folder not found: {d}")
-    if not d.is_dir():
-        raise NotADirectoryError(f"not a folder: {d}")
-    return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    def __reduce__(self):
+        return (type(self), (self.errors, self.total))
 
 
 class FeatureExtractor:
     """Compute features with a ``.bnn`` model: ``FeatureExtractor("model.bnn")(images) -> (N, D) float32``.
 
-    ``images``: a file path, a PIL image, an array (H, W, 3) uint8 (0..255) or float (0..1), an array batch
-    (N, H, W, 3), or a list of any of these."""
+    ``images``: a file path, a PIL image, an array (H, W, 3) uint8 (0..255) or float (0..1; see
+    :mod:`bireid.images` for the exact rule), an array batch (N, H, W, 3), or a list of any of these."""
 
     def __init__(self, model_path: str | os.PathLike, batch_size: int = 32, num_threads: int | None = None):
         if batch_size < 1:
@@ -76,35 +58,23 @@ class FeatureExtractor:
         return self.model.feat_dim
 
     def preprocess(self, image: ImageLike) -> np.ndarray:
-        """One image -> normalized (3, H, W) float32 at the model's input size."""
-        h, w = self.model.input_size
+        """One image -> normalized (3, H, W) float32 at the model's input size (:func:`bireid.images.preprocess`)."""
         if isinstance(image, (str, os.PathLike)):
-            image = load_rgb(image)
-        if isinstance(image, Image.Image):
-            img = image.convert("RGB") if image.mode != "RGB" else image
-            arr = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+            img = load_image(image)
+        elif isinstance(image, Image.Image):
+            img = to_rgb(image)
         elif isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ImageError(f"image arrays must be (H, W, 3), got shape {image.shape}")
-            if image.dtype == np.uint8:
-                pil = Image.fromarray(image, "RGB")
-            elif np.issubdtype(image.dtype, np.floating):
-                if not np.isfinite(image).all():
-                    raise ImageError("float image array contains NaN or infinity")
-                pil = Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")
-            else:
-                raise ImageError(f"image arrays must be uint8 (0..255) or float (0..1), got {image.dtype}")
-            return self.preprocess(pil)
+            img = rgb_from_array(image)
         else:
-            raise ImageError(f"unsupported image type {type(image).__name__}")
-        arr = (arr - self.model.mean) / self.model.std
-        return np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
+            raise ImageError(None, f"unsupported image type {type(image).__name__}")
+        return preprocess(img, self.model.input_size, self.model.mean, self.model.std)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         return self.extract(images)
 
     def extract(self, images: ImageLike | Iterable[ImageLike]) -> np.ndarray:
-        """Features (N, D) float32 of one image or a sequence of images (one row per image)."""
+        """Features (N, D) float32 of one image or a sequence of images (one row per image); the first
+        unreadable image raises :class:`ImageError` (see :meth:`extract_files` for a policy)."""
         if isinstance(images, np.ndarray) and images.ndim == 4:
             items: list[ImageLike] = list(images)
         elif isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
@@ -114,6 +84,39 @@ class FeatureExtractor:
         out = np.empty((len(items), self.feat_dim), np.float32)
         for i in range(0, len(items), self.batch_size):
             chunk = items[i:i + self.batch_size]
-            batch = np.stack([self.preprocess(x) for x in chunk])
-            out[i:i + len(chunk)] = self.model.forward(batch)
+            out[i:i + len(chunk)] = self.model.forward(np.stack([self.preprocess(x) for x in chunk]))
         return out
+
+    def extract_files(self, paths: Sequence[str | os.PathLike], bad_images: str = "error",
+                      progress: bool = False) -> tuple[np.ndarray, list[Path], list[ImageError]]:
+        """Features of image files, reading every file even when some are bad.
+
+        Returns (features of the readable files (N, D), their paths, the errors of the unreadable ones).
+        ``bad_images='error'`` raises :class:`BadImagesError` naming every unreadable file after the pass;
+        ``'skip'`` leaves them out. ``progress`` shows a progress bar (on a terminal).
+        """
+        from tqdm import tqdm
+
+        if bad_images not in BAD_IMAGE_POLICIES:
+            raise ValueError(f"bad_images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
+        paths = [Path(p) for p in paths]
+        feats: list[np.ndarray] = []
+        kept: list[Path] = []
+        bad: list[ImageError] = []
+        with tqdm(total=len(paths), desc="features", unit="img", disable=None if progress else True) as bar:
+            for i in range(0, len(paths), self.batch_size):
+                batch, ok = [], []
+                for p in paths[i:i + self.batch_size]:
+                    try:
+                        batch.append(self.preprocess(p))
+                        ok.append(p)
+                    except ImageError as e:
+                        bad.append(e)
+                if batch and not (bad and bad_images == "error"):  # once one is bad, only decode the rest
+                    feats.append(self.model.forward(np.stack(batch)))
+                    kept += ok
+                bar.update(len(paths[i:i + self.batch_size]))
+        if bad and bad_images == "error":
+            raise BadImagesError(bad, len(paths))
+        out = np.concatenate(feats) if feats else np.empty((0, self.feat_dim), np.float32)
+        return out, kept, bad

@@ -4,6 +4,7 @@ split; see ``bireid.tasks``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -14,7 +15,14 @@ from ..distributed import DistInfo
 from ..tasks import get_task
 
 
-def evaluate_model(model: nn.Module, cfg: Config, eval_ds: Any, device: torch.device, dist_info: DistInfo) -> dict:
+def evaluate_model(model: nn.Module, cfg: Config, eval_ds: Any, device: torch.device, dist_info: DistInfo,
+                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> dict:
     """The metrics of ``model`` on ``eval_ds`` by the task of ``cfg`` ({} when the data set has nothing to
-    evaluate on); under DDP every rank takes part and every rank gets the result."""
-    return get_task(cfg.task.name).evaluate(model, cfg, eval_ds, device, dist_info)
+    evaluate on); under DDP every rank takes part and every rank gets the result.
+
+    Any module mapping the task's inputs to its outputs works, a deployed ``.bnn`` model included
+    (``bireid.deploy.EngineModule``, with its own input ``mean``/``std``; default: the task's ``input_norm``)."""
+    task = get_task(cfg.task.name)
+    mean = task.input_norm[0] if mean is None else mean
+    std = task.input_norm[1] if std is None else std
+    return task.evaluate(model, cfg, eval_ds, device, dist_info, mean=mean, std=std)

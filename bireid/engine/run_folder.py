@@ -68,7 +68,10 @@ def write_log(out: Path, history: list[dict], fmt: str) -> None:
     atomic_write(out / "log.csv", lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
-def plot_curves(out: Path, history: list[dict], metrics: tuple[tuple[str, str], ...]) -> None:
+REID_CURVES = (("mAP", "mAP"), ("rank1", "Rank-1"))
+
+
+def plot_curves(out: Path, history: list[dict], metrics: tuple[tuple[str, str], ...] = REID_CURVES) -> None:
     """``curves.png``: the losses, the auxiliary terms, and the training accuracy with the evaluation ``metrics``
     ((key, label) pairs) wherever an epoch record has them."""
     import matplotlib

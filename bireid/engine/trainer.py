@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..config import Config
-from ..data import check_data_config
+from ..data import absolute_data_paths, check_data_config
 from ..distributed import DistInfo, all_reduce_mean, broadcast_module, cleanup_distributed, init_distributed, unwrap
 from ..factory import check_model_config
 from ..nn import set_binarization
@@ -30,18 +31,27 @@ from .step import TrainingDiverged, train_step
 __all__ = ["TrainingDiverged", "train"]
 
 
-def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int | None = None) -> dict[str, Any]:
+StepHook = Callable[[int, int], None]
+
+
+def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int | None = None,
+          on_step: StepHook | None = None) -> dict[str, Any]:
     """Train (and finally evaluate) the model ``cfg`` describes. Returns the final metrics and run facts.
 
     ``datasets`` overrides (train, eval) data sets; ``stop_after_epochs`` ends the run early (for tests of
-    resume) as an interruption would, leaving a resumable checkpoint.
+    resume) as an interruption would, leaving a resumable checkpoint; ``on_step(epoch, step)`` (0-based) is
+    called after every training step (tests use it to crash at a known point).
     """
     check_model_config(cfg)
+    task = get_task(cfg.task.name)
     if datasets is None:
-        check_data_config(cfg, get_task(cfg.task.name).datasets)
+        check_data_config(cfg, task.datasets)
+    # The run's config (config.yaml, checkpoints) names its data by absolute paths, so that `bireid eval` and
+    # `bireid export --verify` find it from any folder.
+    cfg = absolute_data_paths(cfg, task.datasets)
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
-    result = _run(cfg, device, dist_info, datasets, stop_after_epochs)
+    result = _run(cfg, device, dist_info, datasets, stop_after_epochs, on_step)
     if dist_info.enabled:
         # Every rank waits for the others to finish (rank 0 still writes results and plots after the last
         # collective) before the group is torn down: a rank that destroys its group and exits while a peer's
@@ -53,7 +63,7 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
 
 
 def _run(cfg: Config, device: torch.device, dist_info: DistInfo, datasets: tuple | None,
-         stop_after_epochs: int | None) -> dict[str, Any]:
+         stop_after_epochs: int | None, on_step: StepHook | None) -> dict[str, Any]:
     out, main = Path(cfg.train.output_dir), dist_info.is_main
     if main:
         prepare_output_dir(out)
@@ -77,7 +87,8 @@ def _run(cfg: Config, device: torch.device, dist_info: DistInfo, datasets: tuple
     step_times: list[float] = []
     end_epoch = cfg.train.epochs if stop_after_epochs is None else min(cfg.train.epochs, stop_after_epochs)
     for epoch in range(start_epoch, end_epoch):
-        record = train_epoch(parts, cfg, epoch, step_times, show_progress=main and cfg.train.progress)
+        record = train_epoch(parts, cfg, epoch, step_times, show_progress=main and cfg.train.progress,
+                             on_step=on_step)
         last = epoch + 1 == cfg.train.epochs
         if cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0 and not last:
             record.update(evaluate_model(unwrap(parts.model), cfg, eval_ds, device, dist_info))
@@ -99,9 +110,10 @@ def _run(cfg: Config, device: torch.device, dist_info: DistInfo, datasets: tuple
 
 
 def train_epoch(parts: TrainingParts, cfg: Config, epoch: int, step_times: list[float],
-                show_progress: bool) -> dict[str, Any]:
+                show_progress: bool, on_step: StepHook | None = None) -> dict[str, Any]:
     """One pass over the loader (at most ``parts.iters`` steps); returns the epoch's record (mean of each logged
-    value over steps and ranks, learning rate, time). Appends each step's duration to ``step_times``."""
+    value over steps and ranks, learning rate, time). Appends each step's duration to ``step_times``; calls
+    ``on_step(epoch, step)`` after each step."""
     from tqdm import tqdm
 
     if cfg.model.two_step and parts.method.binary:
@@ -124,6 +136,8 @@ def train_epoch(parts: TrainingParts, cfg: Config, epoch: int, step_times: list[
         n += 1
         bar.update(1)
         bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['acc']:.2f}")
+        if on_step is not None:
+            on_step(epoch, step)
     bar.close()
     record: dict[str, Any] = {"epoch": epoch + 1, "lr": parts.optimizer.param_groups[0]["lr"]}
     record.update(all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()}))

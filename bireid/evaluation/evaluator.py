@@ -38,6 +38,7 @@ def extract_features(
     device: str | torch.device = "cpu",
     flip: bool = False,
     amp: bool = True,
+    progress: str = "",
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Run ``model`` (in eval mode) over ``loader``; returns (features float32 on CPU (N, D), pids, camids).
 
@@ -45,7 +46,10 @@ def extract_features(
     the data set's bad-image policy dropped images, so the batch's own pids/camids are used. ``flip=True``
     averages the features of each image and its horizontal mirror. ``amp`` enables float16 autocast on
     CUDA only (features are returned in float32). The model's train/eval mode is restored afterwards.
+    ``progress``: the label of a progress bar over the batches (shown on a terminal); empty = none.
     """
+    from tqdm import tqdm
+
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -54,8 +58,12 @@ def extract_features(
     pids: list[np.ndarray] = []
     camids: list[np.ndarray] = []
     try:
-        with torch.inference_mode(), torch.autocast(device_type=device.type, enabled=use_amp):
+        # The bar is updated by hand, not wrapped around the loader: the loader's own warnings (skipped images)
+        # then come from this frame, which the CLI prints as one line.
+        bar = tqdm(total=_length(loader), desc=progress, unit="batch", leave=False, disable=None if progress else True)
+        with bar, torch.inference_mode(), torch.autocast(device_type=device.type, enabled=use_amp):
             for batch in loader:
+                bar.update(1)
                 images, b_pids, b_camids = _split_batch(batch)
                 b_pids, b_camids = _to_int_array(b_pids), _to_int_array(b_camids)
                 if len(b_pids) != len(b_camids) or len(b_pids) != images.shape[0]:
@@ -76,6 +84,13 @@ def extract_features(
     if not feats:
         raise ValueError("the loader yielded no images; nothing to evaluate")
     return torch.cat(feats), np.concatenate(pids), np.concatenate(camids)
+
+
+def _length(loader: Iterable) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def _forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:

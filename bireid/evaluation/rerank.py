@@ -1,25 +1,53 @@
-"""k-reciprocal re-ranking (Zhong, Zheng, Cao, Li, CVPR 2017), written from the paper's description.
+"""k-reciprocal re-ranking (Zhong, Zheng, Cao, Li, CVPR 2017) exactly as the published code computes it.
 
-Notation: N = num_query + num_gallery items, all ranked against each other with the original distance d.
+Reference matched: ``re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3)`` of the
+authors' repository (zhunzhong07/person-re-ranking, ``python-version/re_ranking_ranklist.py``: the
+distance-matrix version by H. Huang, 2017-12-22, float32 throughout), copied unchanged into torchreid
+(``torchreid/utils/rerank.py``) and other toolboxes. Not matched: the earlier feature-based version by H. Luo
+(reid-strong-baseline's ``utils/re_ranking.py``, early fast-reid), which computes squared Euclidean distances
+from the features, does not square them again and keeps V and the Jaccard distances in float16 (given plain
+Euclidean distances here, it differs only by that rounding: up to 2.4e-3 on random cases); and fast-reid's
+``compute_jaccard_distance`` (faiss neighbours, softmax of unnormalised distances).
 
-1. ``N(p, k)``: the k nearest neighbours of p (the list includes p itself, so k+1 entries are taken).
-2. k-reciprocal set ``R(p, k) = {g in N(p, k) : p in N(g, k)}``.
-3. Expansion: ``R*(p, k) = R(p, k) U R(q, k/2)`` for every q in R(p, k) with
-   ``|R(p, k) ∩ R(q, k/2)| >= 2/3 |R(q, k/2)|`` (k/2 rounded to the nearest integer).
-4. ``V[p, g] = exp(-d(p, g))`` for g in R*(p, k), else 0; each row is normalised to sum 1 so that the
-   Jaccard distance below is ``1 - sum(min) / sum(max)`` with ``sum(max) = 2 - sum(min)``.
-   ``d`` here is the original distance divided by its row maximum, which makes the Gaussian kernel
-   independent of the feature scale (and of squared-vs-plain Euclidean up to the kernel's shape).
-5. Local query expansion: ``V[p] <- mean of V[r] over the k2 nearest neighbours r of p`` (p included).
-6. ``d_J(p, g) = 1 - sum_j min(V[p,j], V[g,j]) / sum_j max(V[p,j], V[g,j])``.
-7. Final distance: ``(1 - lambda) d_J + lambda d`` (d row-normalised as in 4, so both terms lie in [0, 1]).
+The reference's steps, on the joint matrix ``A = [[q_q, q_g], [q_g^T, g_g]]`` of N = nq + ng items:
 
-Complexity and memory. The inputs are the caller's O(N^2) matrices (float32 or float16; they are never
-copied whole). The nearest-neighbour pass reads them in blocks of rows: O(N^2) time (torch.topk) and
-``block * N`` extra floats. The k-reciprocal sets and V are sparse, O(N * k1 * k2) entries. The Jaccard
-distances are accumulated from pairs of query/gallery entries that share a column (an inverted index,
-vectorized), O(num_query * num_gallery) for the float32 output plus the number of such pairs. For
-Market-1501 (N = 19,281) this needs well under 1 GB beyond the inputs; tens of thousands of items are fine.
+1. ``S = A**2`` (float32), ``D = (S / S.max(axis=0)).T``: every entry is *squared*, each *column* is divided
+   by its maximum, then the matrix is transposed, so ``D[i, j] = A[j, i]^2 / max_k A[k, i]^2``.
+2. The ranking of item i is the sorted row ``D[i]``; ``N(i, k)`` = its first k + 1 entries.
+3. ``R(i, k) = {j in N(i, k) : i in N(j, k)}``; expansion: ``R*(i) = R(i, k1) U R(c, round(k1/2))`` for each
+   c in R(i, k1) with ``|R(c, k1/2) ∩ R(i, k1)| > 2/3 |R(c, k1/2)|`` (strict; ``np.around`` rounds halves to
+   even, so k1 = 5 gives 2).
+4. ``V[i, j] = exp(-D[i, j]) / sum`` over j in R*(i), 0 elsewhere.
+5. If k2 != 1: ``V[i] <- mean of V[r]`` over the first k2 entries r of i's ranking (i included).
+6. ``s = sum_j min(V[q, j], V[g, j])``, Jaccard distance ``1 - s / (2 - s)`` (rows of V sum to 1).
+7. Result: ``(1 - lambda) * jaccard + lambda * D[q, g]`` for queries q and gallery items g.
+
+bireid's earlier version followed the paper's text instead (``>=`` in the expansion, the distances as
+given, each row divided by its maximum) and differed by up to 0.1; "+re-ranking" numbers in papers and
+toolboxes come from this code, so this module follows the code.
+
+Inputs. The reference squares what it is given: it was written for plain Euclidean distances (its caller
+computed sqrt distances, so the kernel saw squared Euclidean distances as in the paper). torchreid passes its
+own distance matrices: squared Euclidean for ``euclidean`` (so the kernel sees 4th powers) and ``1 - cos`` for
+``cosine``. bireid's evaluator passes :func:`~bireid.evaluation.distance.compute_distance`'s matrices, which
+are the same (squared Euclidean, ``1 - cos``), so bireid's "+re-ranking" numbers are torchreid's. Pass plain
+Euclidean distances (``np.sqrt`` of them) to get the authors' own pipeline instead.
+
+Where this module deviates from the reference (all outside its well-defined cases):
+
+- Exact ties in a row of D are broken by index (a stable sort); the reference's default ``np.argsort`` leaves
+  their order unspecified (it depends on numpy's SIMD sort), so there is no single reference output.
+- float16 inputs are squared in float32 (the reference squares float16, which overflows above 256).
+- An item at distance 0 from everything (a zero column: 0/0 = NaN in the reference) gets D = 0 on its row.
+- Sums (row normalisation, query expansion, Jaccard) are accumulated in float64 and rounded to float32, so
+  results agree with the reference to ~1e-6, not bit for bit.
+- nq = 0 or ng = 0 returns an empty (nq, ng) matrix, as the reference does.
+
+Complexity and memory. The inputs are never copied whole. The nearest-neighbour pass reads A^T in blocks of
+rows: O(N^2) time (torch.topk) and ``block * N`` extra floats. The k-reciprocal sets and V are sparse,
+O(N * k1 * k2) entries. The Jaccard distances are accumulated from pairs of query/gallery entries that share a
+column (an inverted index, vectorized), O(nq * ng) for the float32 output plus the number of such pairs. For
+Market-1501 (N = 19,281) this needs well under 1 GB beyond the inputs.
 """
 
 from __future__ import annotations
@@ -44,30 +72,51 @@ def _to_numpy(x, name: str) -> np.ndarray:
     return a
 
 
+def _squared(x: np.ndarray) -> np.ndarray:
+    """x**2 as float32, computed in place (pass a fresh array of at least float32), so float64 input is
+    squared in float64 and then rounded, as the reference does."""
+    with np.errstate(over="ignore"):  # an overflow becomes inf, which the caller reports
+        np.square(x, out=x)
+    return x.astype(np.float32, copy=False)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray, chunk: int = 256) -> None:
+    """dst[...] = src in chunks of columns: a transposed source is then read a few hundred rows at a time,
+    which stay in cache (a plain copy of a transposed view is about 3x slower)."""
+    for c in range(0, dst.shape[1], chunk):
+        dst[:, c : c + chunk] = src[:, c : c + chunk]
+
+
 class _Joint:
-    """Read access to the joint (N, N) distance matrix [[q_q, q_g], [q_g^T, g_g]] without building it."""
+    """Read access to the joint matrix A = [[q_q, q_g], [q_g^T, g_g]] without building it.
+
+    Built with (q_g, q_q^T, g_g^T) it reads A^T, whose rows are the reference's (pre-transpose) columns.
+    """
 
     def __init__(self, q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray):
         self.q_g, self.q_q, self.g_g = q_g, q_q, g_g
         self.nq, self.ng = q_g.shape
         self.n = self.nq + self.ng
+        self.dtype = np.result_type(q_g, q_q, g_g, np.float32)
 
     def rows(self, a: int, b: int) -> np.ndarray:
-        """Rows a..b-1 as float32 (b - a, N)."""
+        """Rows a..b-1 (b - a, N), C-contiguous, in the inputs' common dtype (at least float32)."""
         nq = self.nq
-        parts = []
+        out = np.empty((b - a, self.n), dtype=self.dtype)
         if a < nq:
-            lo, hi = a, min(b, nq)
-            parts.append(np.concatenate([self.q_q[lo:hi], self.q_g[lo:hi]], axis=1, dtype=np.float32))
+            hi = min(b, nq)
+            _copy(out[: hi - a, :nq], self.q_q[a:hi])
+            _copy(out[: hi - a, nq:], self.q_g[a:hi])
         if b > nq:
             lo, hi = max(a, nq) - nq, b - nq
-            parts.append(np.concatenate([self.q_g[:, lo:hi].T, self.g_g[lo:hi]], axis=1, dtype=np.float32))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            _copy(out[lo + nq - a :, :nq], self.q_g[:, lo:hi].T)
+            _copy(out[lo + nq - a :, nq:], self.g_g[lo:hi])
+        return out
 
     def gather(self, p: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Entries d[p[i], j[i]] as float32."""
+        """Entries A[p[i], j[i]] in the inputs' common dtype."""
         nq = self.nq
-        out = np.empty(p.shape, dtype=np.float32)
+        out = np.empty(p.shape, dtype=self.dtype)
         pq, jq = p < nq, j < nq
         m = pq & jq
         out[m] = self.q_q[p[m], j[m]]
@@ -80,26 +129,40 @@ class _Joint:
         return out
 
 
-def _nearest(joint: _Joint, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row maxima (N,) and the k nearest items of every row (N, k), closest first (ties inside the list by
-    index; which of several items tied at the k-th place is kept is unspecified)."""
-    n = joint.n
-    row_max = np.empty(n, dtype=np.float32)
+def _nearest(joint_t: _Joint, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row i of D (step 1): the divisor ``max_j A[j, i]^2`` (N,) and the first k entries of the ranking
+    (N, k), sorted by (D value, index). D is computed with the reference's float32 operations (square, then
+    divide), so rankings agree with it wherever D has no exact ties."""
+    n = joint_t.n
+    divisor = np.empty(n, dtype=np.float32)
     nn = np.empty((n, k), dtype=np.int64)
     for a in range(0, n, block):
-        d = joint.rows(a, min(a + block, n))
-        if not np.isfinite(d).all():
-            raise ValueError(f"distance matrices contain NaN/inf (rows {a}..{a + len(d) - 1} of the joint matrix)")
-        row_max[a : a + len(d)] = d.max(axis=1)
-        if k < n:
-            # torch.topk is several times faster than np.argpartition here (and uses the intra-op threads).
-            cand = torch.topk(torch.from_numpy(d), k, dim=1, largest=False, sorted=False).indices.numpy()
-            cand.sort(axis=1)  # index order first, so the stable sort below breaks distance ties by index
-        else:
-            cand = np.broadcast_to(np.arange(n), d.shape).copy()
-        order = np.argsort(np.take_along_axis(d, cand, axis=1), axis=1, kind="stable")
-        nn[a : a + len(d)] = np.take_along_axis(cand, order, axis=1)
-    return row_max, nn
+        sq = _squared(joint_t.rows(a, min(a + block, n)))
+        m = sq.max(axis=1)  # squares are >= 0 and the maximum propagates NaN: one pass checks all
+        if not np.isfinite(m).all():
+            raise ValueError(
+                f"distance matrices contain NaN/inf or values whose square overflows float32 "
+                f"(columns {a}..{a + len(sq) - 1} of the joint matrix)"
+            )
+        m = np.where(m > 0, m, np.float32(1))  # an all-zero row stays zero
+        divisor[a : a + len(sq)] = m
+        if k >= n:
+            nn[a : a + len(sq)] = np.argsort(sq / m[:, None], axis=1, kind="stable")[:, :k]
+            continue
+        # Dividing by the row's maximum keeps the order of the squares but can round neighbours to equal D,
+        # so the k + 1 smallest squares are ranked by D (true division, as the reference) and rows where the
+        # k-th and (k+1)-th D are equal, whose list is ambiguous, rank their whole row.
+        # torch.topk is several times faster than np.argpartition here (and uses the intra-op threads).
+        cand = torch.topk(torch.from_numpy(sq), k + 1, dim=1, largest=False, sorted=False).indices.numpy()
+        cand.sort(axis=1)  # index order first, so the stable sort below breaks ties in D by index
+        vals = np.take_along_axis(sq, cand, axis=1) / m[:, None]
+        order = np.argsort(vals, axis=1, kind="stable")
+        cand = np.take_along_axis(cand, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+        for r in np.flatnonzero(vals[:, k - 1] == vals[:, k]):  # rare
+            cand[r, :k] = np.argsort(sq[r] / m[r], kind="stable")[:k]
+        nn[a : a + len(sq)] = cand[:, :k]
+    return divisor, nn
 
 
 def _reciprocal(nn: np.ndarray) -> np.ndarray:
@@ -114,7 +177,7 @@ def _reciprocal(nn: np.ndarray) -> np.ndarray:
 
 
 def _expanded_sets(nn1: np.ndarray, rec1: np.ndarray, nnh: np.ndarray, rech: np.ndarray) -> tuple:
-    """(p, j) pairs, sorted and unique, of the expanded k-reciprocal sets R*(p, k1)."""
+    """(p, j) pairs, sorted and unique, of the expanded k-reciprocal sets R*(p) (step 3)."""
     n, k1 = nn1.shape
     kh = nnh.shape[1]
     rows, cols = [], []
@@ -122,11 +185,11 @@ def _expanded_sets(nn1: np.ndarray, rec1: np.ndarray, nnh: np.ndarray, rech: np.
     for a in range(0, n, step):
         ids = np.arange(a, min(a + step, n))
         rp, rp_mask = nn1[ids], rec1[ids]  # R(p, k1) as padded ids + mask, (B, K1)
-        rq, rq_mask = nnh[rp], rech[rp]  # R(q, k1/2) of each candidate q, (B, K1, Kh)
+        rq, rq_mask = nnh[rp], rech[rp]  # R(c, k1/2) of each candidate c, (B, K1, Kh)
         in_rp = ((rq[..., None] == rp[:, None, None, :]) & rp_mask[:, None, None, :]).any(axis=3)
         inter = (in_rp & rq_mask).sum(axis=2)
         size = rq_mask.sum(axis=2)
-        accept = rp_mask & (3 * inter >= 2 * size)  # integer form of inter >= 2/3 size
+        accept = rp_mask & (inter > 2.0 / 3 * size)  # the reference's float expression, strict
         p_idx = np.broadcast_to(ids[:, None], rp.shape)
         rows.append(p_idx[rp_mask])
         cols.append(rp[rp_mask])
@@ -165,12 +228,16 @@ def k_reciprocal_rerank(
     lambda_value: float = 0.3,
     block: int = 512,
 ) -> np.ndarray:
-    """Re-ranked (num_query, num_gallery) float32 distances in [0, 1] (see the module docstring).
+    """Re-ranked (num_query, num_gallery) float32 distances, equal to the published ``re_ranking`` (see the
+    module docstring for the version, the steps and the few deviations).
 
-    Inputs are distance matrices (smaller = closer; numpy or torch, float32/float16): query-gallery
-    ``(nq, ng)``, query-query ``(nq, nq)`` and gallery-gallery ``(ng, ng)``, all from the same metric.
-    ``k1`` sizes the k-reciprocal sets, ``k2`` the local query expansion (1 = none), ``lambda_value`` weighs
-    the original distance against the Jaccard distance. ``block`` rows are read at a time.
+    Inputs are distance matrices (smaller = closer; numpy or torch, float16/32/64): query-gallery
+    ``(nq, ng)``, query-query ``(nq, nq)`` and gallery-gallery ``(ng, ng)``, all from the same metric. Like
+    the reference, this function squares them: pass what torchreid passes (bireid's evaluator does: squared
+    Euclidean or ``1 - cos`` from ``compute_distance``) to get torchreid's numbers, or plain Euclidean
+    distances for the authors' pipeline. ``k1`` sizes the k-reciprocal sets, ``k2`` the local query expansion
+    (1 = none), ``lambda_value`` weighs the original distance against the Jaccard distance. ``block`` rows
+    are read at a time.
     """
     q_g = _to_numpy(q_g_dist, "q_g_dist")
     q_q = _to_numpy(q_q_dist, "q_q_dist")
@@ -178,30 +245,29 @@ def k_reciprocal_rerank(
     nq, ng = q_g.shape
     _check_square(q_q, nq, "q_q_dist")
     _check_square(g_g, ng, "g_g_dist")
-    if nq == 0 or ng == 0:
-        raise ValueError(f"re-ranking needs queries and gallery items, got {nq} and {ng}")
     if k1 < 1 or k2 < 1:
         raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
     if not 0.0 <= lambda_value <= 1.0:
         raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
+    if nq == 0 or ng == 0:
+        return np.zeros((nq, ng), dtype=np.float32)
 
-    joint = _Joint(q_g, q_q, g_g)
-    n = joint.n
+    # Rows of A^T are the reference's columns: its normalisation and ranking work on them (step 1).
+    joint_t = _Joint(q_g, q_q.T, g_g.T)
+    n = joint_t.n
     len1 = min(k1 + 1, n)
     len_half = min(int(np.around(k1 / 2)) + 1, n)
     len2 = min(k2, n)
-    row_max, nn = _nearest(joint, max(len1, len2), block)
-    # All-zero rows (identical features) would divide by zero; such rows stay zero after scaling.
-    scale = 1.0 / np.where(row_max > 0, row_max, 1.0).astype(np.float32)
+    divisor, nn = _nearest(joint_t, max(len1, len2), block)
 
-    # Steps 1-3: k-reciprocal sets and their expansion. The half-size lists are prefixes of the full ones.
+    # Steps 2-3: k-reciprocal sets and their expansion. The half-size lists are prefixes of the full ones.
     nn1, nnh = nn[:, :len1], nn[:, :len_half]
     p, j = _expanded_sets(nn1, _reciprocal(nn1), nnh, _reciprocal(nnh))
 
-    # Step 4: Gaussian-kernel weights, each row normalised to sum 1.
-    w = np.exp(-joint.gather(p, j) * scale[p]).astype(np.float32)
+    # Step 4: Gaussian-kernel weights on D, each row normalised to sum 1.
+    w = np.exp(-(_squared(joint_t.gather(p, j)) / divisor[p]))
     row_sum = np.bincount(p, weights=w, minlength=n)
     w = (w / np.where(row_sum > 0, row_sum, 1.0)[p]).astype(np.float32)
     indptr, cols, vals = _csr_from_pairs(p, j, w, n)
@@ -229,6 +295,7 @@ def k_reciprocal_rerank(
     np.cumsum(col_count[:-1], out=col_start[1:])
 
     out = np.empty((nq, ng), dtype=np.float32)
+    lam = np.float32(lambda_value)
     q_block = max(1, min(nq, 4_000_000 // max(1, ng)))
     for a in range(0, nq, q_block):
         b = min(a + q_block, nq)
@@ -239,12 +306,13 @@ def k_reciprocal_rerank(
         flat = e_rows[owner] * ng + g_rows[gpos]
         mins = np.minimum(vals[e][owner], g_vals[gpos])
         shared = np.bincount(flat, weights=mins, minlength=(b - a) * ng).astype(np.float32).reshape(b - a, ng)
-        # d_J = 1 - s / (2 - s) = (2 - 2 s) / (2 - s); computed in place in float32 to limit memory traffic.
-        jaccard = np.subtract(2.0, shared, dtype=np.float32)
-        np.divide(jaccard - shared, jaccard, out=jaccard)
-        np.maximum(jaccard, 0.0, out=jaccard)  # rounding when a query and a gallery item share all mass
-        # Step 7: blend with the row-normalised original distance.
+        # jaccard = 1 - s / (2 - s), in place in float32 to limit memory traffic.
+        jaccard = np.subtract(np.float32(2), shared, dtype=np.float32)
+        np.divide(shared, jaccard, out=jaccard)
+        np.subtract(np.float32(1), jaccard, out=jaccard)
+        # Step 7: D[q, g] = A[g, q]^2 / divisor[q] = q_g[q, g]^2 / divisor[q].
         blended = out[a:b]
-        np.multiply(q_g[a:b], scale[a:b, None] * np.float32(lambda_value), out=blended, dtype=np.float32)
-        blended += np.float32(1.0 - lambda_value) * jaccard
+        np.divide(_squared(np.array(q_g[a:b], dtype=joint_t.dtype)), divisor[a:b, None], out=blended)
+        blended *= lam
+        blended += np.float32(1 - lambda_value) * jaccard
     return out

@@ -35,12 +35,12 @@ import json
 import math
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from .errors import FormatError
 
 MAGIC = b"BIREIDNN"
@@ -78,24 +78,16 @@ def write_bnn(path: str | os.PathLike, doc: dict[str, Any], blobs: dict[str, np.
     full["blobs"] = table
     js = json.dumps(full, separators=(",", ":"), allow_nan=False).encode("utf-8")
     data_start = _align(_HEADER.size + len(js))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(js)))
             f.write(js)
             for o, raw in chunks:
                 f.write(b"\0" * (data_start + o - f.tell()))
                 f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    atomic_write(path, write)
 
 
 def _int(v: Any, what: str, lo: int = 0, hi: int = 1 << 62) -> int:
@@ -107,6 +99,10 @@ def _int(v: Any, what: str, lo: int = 0, hi: int = 1 << 62) -> int:
 def read_bnn(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and validate a ``.bnn`` file; returns (JSON document, {blob name: array})."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.bnn"))
+        hint = f" (it holds {', '.join(inside[:3])})" if inside else " (export one with `bireid export`)"
+        raise FormatError(f"{path} is a folder; give the .bnn model file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     with open(path, "rb") as f:

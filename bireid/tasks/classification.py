@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import CLASSIFICATION_DATASETS, IMAGENET_MEAN, IMAGENET_STD
-from ..data.classification import build_classification_transforms
+from ..data import CLASSIFICATION_DATASETS, IMAGENET_MEAN, IMAGENET_STD, build_transforms
 from ..evaluation import format_classification
 from .base import Task, register_task
 from .labelled import METRIC_KEYS, build_classifier, ce_loss_terms, datasets_builder, evaluator, train_loader_builder
 
 
 def image_transform(cfg: Any, train: bool):
+    """The standard augmentation (He et al. 2016 on CIFAR): flip, zero-pad by ``data.pad`` (4) and crop; test time:
+    resize + normalise, as the deployed extractor does."""
     d = cfg.data
-    return build_classification_transforms(d.height, d.width, train, pad=d.pad, flip_prob=d.flip_prob)
+    return build_transforms(d.height, d.width, train, d.flip_prob, d.pad, d.erasing_prob)
 
 
 CLASSIFICATION = register_task(Task(
@@ -32,7 +33,7 @@ CLASSIFICATION = register_task(Task(
     transform=image_transform,
     build_train_loader=train_loader_builder(image_transform),
     loss_terms=ce_loss_terms,
-    evaluate=evaluator(image_transform),
+    evaluate=evaluator(image_transform, (IMAGENET_MEAN, IMAGENET_STD)),
     metric_keys=METRIC_KEYS,
     table_metrics=(("top1", "top-1"), ("top5", "top-5")),
     primary_metric="top1",

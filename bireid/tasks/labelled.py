@@ -49,11 +49,16 @@ def train_loader_builder(transform: Transform) -> Callable[..., Any]:
     return build
 
 
-def evaluator(transform: Transform) -> Callable[..., dict]:
-    """The evaluation hook over ``eval_ds.test``; with several ranks each predicts a shard, logits are gathered."""
+def evaluator(transform: Transform, input_norm: tuple[tuple[float, ...], tuple[float, ...]]) -> Callable[..., dict]:
+    """The evaluation hook over ``eval_ds.test``; with several ranks each predicts a shard, logits are gathered.
+    ``mean``/``std`` (a deployed model's own input normalisation) must be the task's ``input_norm``, which the
+    transform applies."""
 
-    def evaluate(model: nn.Module, cfg: Any, eval_ds: LabelledData, device: torch.device,
-                 dist_info: DistInfo) -> dict:
+    def evaluate(model: nn.Module, cfg: Any, eval_ds: LabelledData, device: torch.device, dist_info: DistInfo,
+                 mean: Any = None, std: Any = None) -> dict:
+        for given, own, what in ((mean, input_norm[0], "mean"), (std, input_norm[1], "std")):
+            if given is not None and tuple(float(v) for v in given) != tuple(float(v) for v in own):
+                raise ValueError(f"input {what} {tuple(given)} differs from this task's {tuple(own)}")
         split = eval_ds.test
         if not len(split):
             return {}

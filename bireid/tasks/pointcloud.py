@@ -12,6 +12,8 @@ from ..evaluation import format_classification
 from .base import Task, register_task
 from .labelled import METRIC_KEYS, build_classifier, ce_loss_terms, datasets_builder, evaluator, train_loader_builder
 
+POINT_NORM = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # point clouds are normalised to the unit sphere instead
+
 
 def points_transform(cfg: Any, train: bool) -> PointCloudTransform:
     d = cfg.data
@@ -32,13 +34,13 @@ POINTCLOUD = register_task(Task(
     transform=points_transform,
     build_train_loader=train_loader_builder(points_transform),
     loss_terms=ce_loss_terms,
-    evaluate=evaluator(points_transform),
+    evaluate=evaluator(points_transform, POINT_NORM),
     metric_keys=METRIC_KEYS,
     table_metrics=(("top1", "OA"), ("class_acc", "mAcc")),
     primary_metric="top1",
     format_results=format_classification,
     input_shape=lambda cfg: (3, cfg.data.num_points, 1),
-    input_norm=((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    input_norm=POINT_NORM,
     describe_model=lambda cfg: (f"Point clouds: {cfg.model.arch} (width {cfg.model.width}, aggregation "
                                 f"{cfg.model.aggregation}, dropout {cfg.model.dropout}), {cfg.data.num_points} points, "
                                 f"batch {cfg.data.batch_size}"),

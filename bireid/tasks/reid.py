@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,18 +26,23 @@ from ..modeling.losses import reid_loss_terms
 from .base import Task, register_task
 
 
-def evaluate_reid(model: nn.Module, cfg: Any, eval_ds: ReIDDataset, device: torch.device,
-                  dist_info: DistInfo) -> dict:
-    """Rank-1/5/10, mAP, mINP on ``eval_ds``; with several ranks each extracts a shard, features are gathered."""
+def evaluate_reid(model: nn.Module, cfg: Any, eval_ds: ReIDDataset, device: torch.device, dist_info: DistInfo,
+                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> dict:
+    """Rank-1/5/10, mAP, mINP on ``eval_ds``; with several ranks each extracts a shard, features are gathered.
+
+    Any module returning (N, D) features works, a deployed ``.bnn`` model included (``bireid.deploy.EngineModule``,
+    with its own ``mean``/``std``): the loaders, flip, metric and re-ranking are the same. Progress bars follow
+    ``train.progress`` (on rank 0, on a terminal)."""
     if not eval_ds.query or not eval_ds.gallery:
         return {}
     if dist_info.enabled:
         r, w = dist_info.rank, dist_info.world_size
         eval_ds = ReIDDataset(eval_ds.name, [], eval_ds.query[r::w], eval_ds.gallery[r::w])
-    ql, gl = build_test_loaders(cfg, eval_ds)
+    ql, gl = build_test_loaders(cfg, eval_ds, mean, std)
     t0 = time.perf_counter()
-    qf, qp, qc = extract_features(model, ql, device=device, flip=cfg.eval.flip)
-    gf, gp, gc = extract_features(model, gl, device=device, flip=cfg.eval.flip)
+    show = cfg.train.progress and dist_info.is_main
+    qf, qp, qc = extract_features(model, ql, device=device, flip=cfg.eval.flip, progress="query" if show else "")
+    gf, gp, gc = extract_features(model, gl, device=device, flip=cfg.eval.flip, progress="gallery" if show else "")
     if dist_info.enabled:
         qf, gf = gather_tensors(qf.to(device)).cpu(), gather_tensors(gf.to(device)).cpu()
         qp, qc, gp, gc = (gather_tensors(torch.as_tensor(a).to(device)).cpu().numpy() for a in (qp, qc, gp, gc))

@@ -3,7 +3,8 @@
 ``root`` is the CSV file itself or a folder holding ``list.csv``, with the header ``path,label,split`` and one row
 per image: ``path`` (relative paths are resolved against the CSV file's folder; the file must exist), ``label``
 (the class name; classes are the training labels in sorted order), ``split`` (``train``, or ``test`` / ``val``).
-A test label that no training row has is an error.
+A test label that no training row has is an error. ``eval_only`` reads the test rows only (training rows give the
+class names; their files need not exist).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEFAULT_NAME = "list.csv"
 
 
 @register_classification_dataset("csv")
-def csv_list(root: str | Path) -> LabelledData:
+def csv_list(root: str | Path, eval_only: bool = False) -> LabelledData:
     """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
     csv_path = find_list_file(root, "csv", DEFAULT_NAME)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
@@ -48,7 +49,7 @@ def csv_list(root: str | Path) -> LabelledData:
             path = Path(rel).expanduser()
             if not path.is_absolute():
                 path = csv_path.parent / path
-            if not path.is_file():
+            if not path.is_file() and not (eval_only and split == "train"):
                 raise DatasetError(f"csv: image {path.resolve()} listed at {where} does not exist")
             rows[split].append((str(path), label))
     if not rows["train"]:
@@ -59,5 +60,7 @@ def csv_list(root: str | Path) -> LabelledData:
     if unknown:
         raise DatasetError(f"csv: test label(s) {', '.join(map(repr, unknown[:5]))} of {csv_path.resolve()} have no "
                            "training rows")
+    if eval_only:
+        rows["train"] = []
     splits = [FileSplit([p for p, _ in rows[s]], [index[lb] for _, lb in rows[s]], load_image) for s in rows]
     return LabelledData("csv", classes, splits[0], splits[1])

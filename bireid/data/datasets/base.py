@@ -14,27 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ... import images
+from ...images import IMAGE_EXTENSIONS, ImageError
 from ...registry import Registry
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 
 class DatasetError(ValueError):
     """A data set cannot be read as asked (missing folder, unparsable name, bad value); names the path."""
 
 
-class BadImageError(DatasetError):
-    """An image file cannot be decoded (missing, unreadable, corrupt or truncated)."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"bad image {self.path}: {reason}")
-
-    def __reduce__(self):
-        # Default exception pickling replays ``args`` (the one message); keep the two-field constructor so the
-        # error survives a trip through a worker process.
-        return (type(self), (self.path, self.reason))
+class BadImageError(DatasetError, ImageError):
+    """An image file of a data set cannot be decoded (missing, unreadable, corrupt, truncated or too large);
+    ``path`` and ``reason``, picklable (it travels back from loader workers)."""
 
 
 class Sample(NamedTuple):
@@ -183,13 +174,12 @@ def find_layout_root(root: str | Path, dataset: str, required: Iterable[str], su
 
 
 def list_images(folder: Path, dataset: str, recursive: bool = False) -> list[Path]:
-    """Image files (.jpg/.jpeg/.png, any case) in ``folder``, sorted; an empty folder is an error."""
+    """Image files in ``folder`` (:func:`bireid.images.list_images`), sorted; an empty folder is an error."""
     if not folder.is_dir():
         raise DatasetError(f"{dataset}: missing folder {folder.resolve()}")
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = images.list_images(folder, recursive=recursive)
     if not files:
-        raise DatasetError(f"{dataset}: folder {folder.resolve()} has no images (.jpg, .jpeg, .png)")
+        raise DatasetError(f"{dataset}: folder {folder.resolve()} has no images ({', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -246,11 +236,14 @@ def parse_market_folder(folder: Path, split: str, num_cams: int, dataset: str) -
     return out
 
 
-def market_style_dataset(root: Path, name: str, num_cams: int) -> ReIDDataset:
-    """Build a data set from a folder with bounding_box_train, query and bounding_box_test."""
-    train = parse_market_folder(root / "bounding_box_train", "train", num_cams, name)
+def market_style_dataset(root: Path, name: str, num_cams: int, eval_only: bool = False) -> ReIDDataset:
+    """Build a data set from a folder with bounding_box_train, query and bounding_box_test (``eval_only``: query
+    and bounding_box_test only, no training split)."""
     query = parse_market_folder(root / "query", "query", num_cams, name)
     gallery = parse_market_folder(root / "bounding_box_test", "gallery", num_cams, name)
+    if eval_only:
+        return ReIDDataset(name, [], query, gallery)
+    train = parse_market_folder(root / "bounding_box_train", "train", num_cams, name)
     if not train:
         raise DatasetError(f"{name}: no usable training images in {(root / 'bounding_box_train').resolve()} "
                            "(all junk or distractors)")
@@ -258,3 +251,9 @@ def market_style_dataset(root: Path, name: str, num_cams: int) -> ReIDDataset:
 
 
 MARKET_LAYOUT: tuple[str, ...] = ("bounding_box_train", "query", "bounding_box_test")
+MARKET_EVAL_LAYOUT: tuple[str, ...] = ("query", "bounding_box_test")
+
+
+def market_layout(eval_only: bool) -> tuple[str, ...]:
+    """The Market-1501 folders a parser needs: all three, or only query and gallery when only evaluating."""
+    return MARKET_EVAL_LAYOUT if eval_only else MARKET_LAYOUT

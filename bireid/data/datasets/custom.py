@@ -33,8 +33,9 @@ def _int(text: str, what: str, where: str) -> int:
 
 
 @register_dataset("custom")
-def custom(root: str | Path) -> ReIDDataset:
-    """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
+def custom(root: str | Path, eval_only: bool = False) -> ReIDDataset:
+    """Read the CSV list at ``root`` (a file, or a folder holding list.csv); ``eval_only`` skips the train rows
+    (their files need not exist)."""
     csv_path = find_list_file(root, "custom", DEFAULT_NAME)
     base = csv_path.parent
     splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
@@ -58,6 +59,8 @@ def custom(root: str | Path) -> ReIDDataset:
             split = split.lower()
             if split not in SPLITS:
                 raise DatasetError(f"custom: split must be train, query or gallery at {where}, got {split!r}")
+            if eval_only and split == "train":
+                continue
             if camid < 0:
                 raise DatasetError(f"custom: camid must be >= 0 (0-based) at {where}, got {camid}")
             if pid == -1:

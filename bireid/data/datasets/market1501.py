@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import MARKET_LAYOUT, ReIDDataset, find_layout_root, market_style_dataset, register_dataset
+from .base import ReIDDataset, find_layout_root, market_layout, market_style_dataset, register_dataset
 
 NUM_CAMERAS = 6
 
 
 @register_dataset("market1501")
-def market1501(root: str | Path) -> ReIDDataset:
-    """Parse Market-1501 at ``root``."""
-    folder = find_layout_root(root, "market1501", MARKET_LAYOUT, subfolders=("Market-1501-v15.09.15",))
-    return market_style_dataset(folder, "market1501", NUM_CAMERAS)
+def market1501(root: str | Path, eval_only: bool = False) -> ReIDDataset:
+    """Parse Market-1501 at ``root`` (``eval_only``: query and gallery only; no training folder needed)."""
+    folder = find_layout_root(root, "market1501", market_layout(eval_only), subfolders=("Market-1501-v15.09.15",))
+    return market_style_dataset(folder, "market1501", NUM_CAMERAS, eval_only)

@@ -52,14 +52,16 @@ def _parse(folder: Path, frame_stride: int) -> list[Sample]:
 
 
 @register_dataset("mars")
-def mars(root: str | Path, frame_stride: int = 1) -> ReIDDataset:
-    """Parse MARS at ``root`` (frames as images)."""
+def mars(root: str | Path, frame_stride: int = 1, eval_only: bool = False) -> ReIDDataset:
+    """Parse MARS at ``root`` (frames as images); ``eval_only``: query and gallery from ``bbox_test`` only."""
     if not isinstance(frame_stride, int) or frame_stride < 1:
         raise DatasetError(f"mars: frame_stride must be a positive integer, got {frame_stride!r}")
-    folder = find_layout_root(root, "mars", ("bbox_train",), subfolders=("MARS",))
-    train = [s for s in _parse(folder / "bbox_train", frame_stride) if s.pid > 0]
-    if not train:
-        raise DatasetError(f"mars: no usable training images in {(folder / 'bbox_train').resolve()}")
+    folder = find_layout_root(root, "mars", ("bbox_test",) if eval_only else ("bbox_train",), subfolders=("MARS",))
+    train: list[Sample] = []
+    if not eval_only:
+        train = [s for s in _parse(folder / "bbox_train", frame_stride) if s.pid > 0]
+        if not train:
+            raise DatasetError(f"mars: no usable training images in {(folder / 'bbox_train').resolve()}")
     query: list[Sample] = []
     gallery: list[Sample] = []
     test_dir = folder / "bbox_test"

@@ -48,15 +48,17 @@ def _parse_list(list_file: Path, image_dir: Path) -> list[Sample]:
 
 
 @register_dataset("msmt17")
-def msmt17(root: str | Path) -> ReIDDataset:
-    """Parse MSMT17 at ``root``."""
-    folder = find_layout_root(root, "msmt17", ("train", "test"), subfolders=("MSMT17_V1",))
-    for name in LISTS:
+def msmt17(root: str | Path, eval_only: bool = False) -> ReIDDataset:
+    """Parse MSMT17 at ``root`` (``eval_only``: ``test/`` and the query/gallery lists only)."""
+    folder = find_layout_root(root, "msmt17", ("test",) if eval_only else ("train", "test"), subfolders=("MSMT17_V1",))
+    for name in LISTS[2:] if eval_only else LISTS:
         f = folder / name
         if not f.is_file():
             raise DatasetError(f"msmt17: missing list file {f.resolve()}")
-    train = _parse_list(folder / "list_train.txt", folder / "train")
-    train += _parse_list(folder / "list_val.txt", folder / "train")
+    train: list[Sample] = []
+    if not eval_only:
+        train = _parse_list(folder / "list_train.txt", folder / "train")
+        train += _parse_list(folder / "list_val.txt", folder / "train")
     query = _parse_list(folder / "list_query.txt", folder / "test")
     gallery = _parse_list(folder / "list_gallery.txt", folder / "test")
     return ReIDDataset("msmt17", relabel(train), query, gallery)

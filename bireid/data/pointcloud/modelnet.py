@@ -6,7 +6,7 @@
 (``root`` may also be the folder holding ``ModelNet10/`` or ``ModelNet40/``.) The official release ships OFF
 meshes (sampled to ``data.num_points`` points when read); the ModelNet10 copy beside this project ships 1,024-point
 binary PCD files in the same layout. Classes are the class folders in sorted order. ``modelnet10`` and
-``modelnet40`` check the number of classes; ``modelnet`` takes any.
+``modelnet40`` check the number of classes; ``modelnet`` takes any. ``eval_only`` reads the test shapes only.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def _shapes(folder: Path, name: str) -> list[Path]:
     return files
 
 
-def parse_modelnet(root: str | Path, name: str, expected_classes: int | None = None,
-                   num_points: int = 1024) -> LabelledData:
+def parse_modelnet(root: str | Path, name: str, expected_classes: int | None = None, num_points: int = 1024,
+                   eval_only: bool = False) -> LabelledData:
     base = check_root_dir(root, name)
     for release in ("ModelNet40", "ModelNet10"):
         if not (base / release).is_dir():
@@ -53,7 +53,7 @@ def parse_modelnet(root: str | Path, name: str, expected_classes: int | None = N
     splits = []
     for split in ("train", "test"):
         paths, labels = [], []
-        for i, c in enumerate(classes):
+        for i, c in enumerate(classes if not (eval_only and split == "train") else []):
             files = _shapes(base / c / split, name)
             paths += [str(f) for f in files]
             labels += [i] * len(files)
@@ -62,18 +62,18 @@ def parse_modelnet(root: str | Path, name: str, expected_classes: int | None = N
 
 
 @register_pointcloud_dataset("modelnet", config_options=_options)
-def modelnet(root: str | Path, num_points: int = 1024) -> LabelledData:
+def modelnet(root: str | Path, num_points: int = 1024, eval_only: bool = False) -> LabelledData:
     """A ModelNet-layout folder with any number of classes."""
-    return parse_modelnet(root, "modelnet", None, num_points)
+    return parse_modelnet(root, "modelnet", None, num_points, eval_only)
 
 
 @register_pointcloud_dataset("modelnet10", config_options=_options)
-def modelnet10(root: str | Path, num_points: int = 1024) -> LabelledData:
+def modelnet10(root: str | Path, num_points: int = 1024, eval_only: bool = False) -> LabelledData:
     """ModelNet10: 10 classes (3,991 training / 908 test shapes)."""
-    return parse_modelnet(root, "modelnet10", 10, num_points)
+    return parse_modelnet(root, "modelnet10", 10, num_points, eval_only)
 
 
 @register_pointcloud_dataset("modelnet40", config_options=_options)
-def modelnet40(root: str | Path, num_points: int = 1024) -> LabelledData:
+def modelnet40(root: str | Path, num_points: int = 1024, eval_only: bool = False) -> LabelledData:
     """ModelNet40: 40 classes (9,843 training / 2,468 test shapes)."""
-    return parse_modelnet(root, "modelnet40", 40, num_points)
+    return parse_modelnet(root, "modelnet40", 40, num_points, eval_only)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...config import SYNTH_DIFFICULTY
 from ..datasets.base import DatasetError
 
 SS = 2  # figures are drawn at SS x the output size and box-downsampled: cheap anti-aliasing
@@ -22,7 +23,7 @@ class SynthError(DatasetError):
 
 _KNOB_DEFAULTS: dict[str, Any] = {
     # 0 = easy (distinct people, mild cameras) ... 1 = hard. Sets every knob left at None below.
-    "difficulty": 0.5,
+    "difficulty": SYNTH_DIFFICULTY,
     "camera_strength": None,  # scale of between-camera differences (illumination, cast, gamma, blur, res.)
     "occlusion_prob": None,  # probability that an image has an occluder in front of the person
     "pose_jitter": None,  # scale of per-image pose / scale / position / rotation variation

@@ -21,6 +21,11 @@ MANIFEST_NAME = "synth.json"
 DEFAULT_ROOT = "runs/_data/synthetic"
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
 _PARTIAL_MARKER = ".bireid-synth-partial"
+# Who made a set (the manifest's "origin"): training on first use ("auto": bireid's own cache, which training
+# may replace by a set of other settings) or a request (`bireid synth`, generate_synthetic: the user's set,
+# which only an explicit request replaces). Manifests from before this field count as the user's.
+AUTO = "auto"
+REQUESTED = "requested"
 
 
 def _read_manifest(root: Path) -> dict[str, Any] | None:
@@ -95,13 +100,17 @@ def _check_replaceable(root: Path) -> None:
 
 def generate_synthetic(out_dir: str | os.PathLike, num_train_ids: int = 120, num_test_ids: int = 120,
                        num_cameras: int = 6, seed: int = 0, height: int = 128, width: int = 64,
-                       **knobs: Any) -> Path:
+                       origin: str = REQUESTED, progress: bool = True, **knobs: Any) -> Path:
     """Write the synthetic set to ``out_dir`` (replacing a previous synthetic set there) and return it.
 
-    ``knobs`` are the difficulty options of :func:`resolve_knobs` (``difficulty=0.5`` by default). The set
-    is written into a hidden sibling folder and renamed into place at the end. A folder that exists, is not
-    empty and has no ``synth.json`` is never deleted: that raises ``DatasetError`` naming it.
+    ``knobs`` are the difficulty options of :func:`resolve_knobs` (``difficulty`` defaults to the config's
+    ``SYNTH_DIFFICULTY``). The set is written into a hidden sibling folder and renamed into place at the end.
+    A folder that exists, is not empty and has no ``synth.json`` is never deleted: that raises ``DatasetError``
+    naming it. ``origin`` is recorded in the manifest (:data:`REQUESTED` or :data:`AUTO`); ``progress`` shows
+    a progress bar on a terminal.
     """
+    from tqdm import tqdm
+
     prm = _params(num_train_ids, num_test_ids, num_cameras, seed, height, width, **knobs)
     root = Path(out_dir)
     _check_replaceable(root)
@@ -116,9 +125,10 @@ def generate_synthetic(out_dir: str | os.PathLike, num_train_ids: int = 120, num
         rend = _Renderer(prm)
         items = _plan(prm, rend.cams)
         q = prm["jpeg_quality"]
-        for it in items:
+        for it in tqdm(items, desc=f"generating the synthetic set in {root}", unit="img", leave=False,
+                       disable=None if progress else True):
             rend.image(it.split, it.idx, it.cam, it.k).save(tmp / it.folder / it.name, "JPEG", quality=q)
-        manifest = {"generator": GENERATOR, "version": GENERATOR_VERSION, "params": prm,
+        manifest = {"generator": GENERATOR, "version": GENERATOR_VERSION, "origin": origin, "params": prm,
                     "files": _folder_stats(tmp), "summary": _summary_of(items)}
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / _PARTIAL_MARKER).unlink()
@@ -169,12 +179,38 @@ def _summary_of(items: list[_Item]) -> dict[str, Any]:
 
 def ensure_synthetic(root: str | os.PathLike = DEFAULT_ROOT, **params: Any) -> Path:
     """Return ``root`` holding the synthetic set for ``params`` (the arguments of
-    :func:`generate_synthetic`): reused when its manifest matches and every file is there, (re)generated
-    otherwise. Never deletes a non-empty folder without a ``synth.json`` (raises ``DatasetError``)."""
+    :func:`generate_synthetic`): reused when its manifest matches and every file is there, generated when
+    absent, regenerated when damaged (the same set again) or when it is a set training generated (origin
+    :data:`AUTO`) with other settings. A set made on request (``bireid synth``) with other settings is never
+    replaced: that raises ``SynthError`` naming the differing settings. Never deletes a non-empty folder
+    without a ``synth.json`` (raises ``DatasetError``)."""
     root = Path(root)
     if is_current(root, **params):
         return root
-    return generate_synthetic(root, **{**_DEFAULT_SIZES, **params})
+    full = {**_DEFAULT_SIZES, **params}
+    man = _read_manifest(root) if root.is_dir() else None
+    if man is not None and man.get("origin") != AUTO:
+        diffs = _differences(man, _params(**full))
+        if diffs:
+            raise SynthError(f"{root} holds a synthetic set made by `bireid synth` with other settings ("
+                             + "; ".join(diffs) + "); it is left as it is. To use it, ask for its settings "
+                             "(data.synth_train_ids, data.synth_test_ids, data.synth_seed, data.synth_difficulty); "
+                             "for other settings choose another --data-root, or replace it on purpose with "
+                             f"`bireid synth --out {root} --force ...`")
+    return generate_synthetic(root, origin=AUTO, **full)
+
+
+def _differences(man: dict[str, Any], prm: dict[str, Any]) -> list[str]:
+    """How the set of manifest ``man`` differs from parameters ``prm`` ('name: in the set vs asked')."""
+    out = []
+    if man.get("version") != GENERATOR_VERSION:
+        out.append(f"generator version: {man.get('version')} in the set vs {GENERATOR_VERSION} here")
+    old = json.loads(json.dumps(man.get("params") or {}))
+    new = json.loads(json.dumps(prm))
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {old.get(key)!r} in the set vs {new.get(key)!r} asked")
+    return out
 
 
 _DEFAULT_SIZES = {"num_train_ids": 120, "num_test_ids": 120, "num_cameras": 6, "seed": 0, "height": 128,

@@ -1,0 +1,87 @@
+"""Rough edges a user hit: a synthetic set made with `bireid synth` is never deleted by training, `synth` and
+`train` share one default difficulty, long silences have progress bars, a torchrun run reports once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import FakeTerminal, tiny_config
+
+from bireid.cli import build_parser, main
+from bireid.config import Config
+from bireid.data.synth import generate_synthetic, read_manifest
+
+SMALL = ["--train-ids", "2", "--test-ids", "2", "--cameras", "2", "--height", "64", "--width", "32"]
+
+
+def _files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def test_training_never_replaces_a_set_made_by_synth(tmp_path, capsys):
+    root = tmp_path / "mine"
+    assert main(["synth", "--out", str(root), *SMALL, "--difficulty", "0.5"]) == 0
+    before = _files(root)
+    out = tmp_path / "run"
+    argv = ["train", "--data-root", str(root), "--output-dir", str(out), "--epochs", "1", "--data.synth_train_ids",
+            "2", "--data.synth_test_ids", "2", "--data.num_identities", "2", "--data.num_instances", "2",
+            "--data.workers", "0", "--no-train.progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(root) in err and "difficulty: 0.5 in the set vs 0.2 asked" in err and "--force" in err
+    assert _files(root) == before, "the user's set is untouched"
+    assert read_manifest(root)["params"]["difficulty"] == 0.5
+
+
+def test_synth_and_train_share_one_default_difficulty(tmp_path):
+    synth_args = build_parser().parse_args(["synth"])
+    assert synth_args.difficulty == Config().data.synth_difficulty
+    root = generate_synthetic(tmp_path / "s", num_train_ids=2, num_test_ids=2, num_cameras=2, height=64, width=32)
+    assert read_manifest(root)["params"]["difficulty"] == Config().data.synth_difficulty
+
+
+def test_first_synthetic_generation_shows_progress(tmp_path, monkeypatch):
+    term = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    generate_synthetic(tmp_path / "s", num_train_ids=2, num_test_ids=2, num_cameras=2, height=64, width=32)
+    assert "generating the synthetic set" in term.text and "img/s" in term.text
+
+
+def test_evaluation_shows_progress(tiny_synth, tmp_path, monkeypatch, capsys):
+    from bireid.engine.trainer import train
+
+    train(tiny_config(tiny_synth, tmp_path / "run", **{"train.epochs": 1}))
+    term = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["eval", "--checkpoint", str(tmp_path / "run" / "model.safetensors"), "--progress"]) == 0
+    assert "query" in term.text and "gallery" in term.text and "batch" in term.text
+    capsys.readouterr()
+    term.parts.clear()
+    # the final evaluation of a training run (train.progress on)
+    train(tiny_config(tiny_synth, tmp_path / "run2", **{"train.epochs": 1, "train.progress": True}))
+    assert "gallery" in term.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_torchrun_reports_the_result_once(tiny_synth, tmp_path):
+    cfg = tiny_config(tiny_synth, tmp_path / "ddp", **{"train.epochs": 1, "data.num_identities": 6})
+    cfg.save(tmp_path / "ddp.yaml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    finals = [line for line in proc.stdout.splitlines() if line.startswith("run folder:")]
+    results = [line for line in proc.stdout.splitlines() if "mAP" in line and line.startswith("[")]
+    assert len(finals) == 1 and len(results) == 1, proc.stdout
