@@ -55,8 +55,22 @@ def test_train_eval_export_verify(capsys, tmp_path, data, task, extra):
     assert rc == 0 and res["num_samples"] == 6 and "top1" in res and "speedup" in res["complexity"]
     rc, out, _ = run_cli(capsys, ["export", "--checkpoint", run / "model.safetensors", "--out", tmp_path / "m.bnn",
                                   "--verify"])
-    assert rc == 0 and "verify: max relative difference" in out
-    assert (tmp_path / "m.bnn").stat().st_size > 0
+    assert rc == 0 and "verify: max relative difference" in out and "test samples of" in out
+    rc, out, _ = run_cli(capsys, ["eval", "--model", tmp_path / "m.bnn", "--compare", run / "model.safetensors"])
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("top-1", "top-5"))}
+    assert rc == 0 and set(rows) == {"top-1", "top-5"} and "+0.00" in rows["top-1"], out
+    # Evaluation reads the test split only: a folder without the training data is enough.
+    import shutil
+
+    test_only = tmp_path / "test_only"
+    if task == "classification":
+        shutil.copytree(data[task] / "test", test_only / "test")
+    else:
+        for c in data[task].iterdir():
+            shutil.copytree(c / "test", test_only / c.name / "test")
+    rc, out, _ = run_cli(capsys, ["eval", "--checkpoint", run / "model.safetensors", "--data-root", test_only,
+                                  "--json"])
+    assert rc == 0 and json.loads(out)["num_samples"] == 6
 
 
 def test_complexity_per_task(capsys):

@@ -57,7 +57,8 @@ def evaluator(transform: Transform, input_norm: tuple[tuple[float, ...], tuple[f
     def evaluate(model: nn.Module, cfg: Any, eval_ds: LabelledData, device: torch.device, dist_info: DistInfo,
                  mean: Any = None, std: Any = None) -> dict:
         for given, own, what in ((mean, input_norm[0], "mean"), (std, input_norm[1], "std")):
-            if given is not None and tuple(float(v) for v in given) != tuple(float(v) for v in own):
+            # A .bnn file stores them as float32: equal up to that rounding.
+            if given is not None and not all(abs(float(a) - b) <= 1e-6 for a, b in zip(given, own, strict=True)):
                 raise ValueError(f"input {what} {tuple(given)} differs from this task's {tuple(own)}")
         split = eval_ds.test
         if not len(split):
