@@ -127,3 +127,12 @@ def tie_free_input(model64, size, margin, n=1, tries=100):
         best = max(best, m)
     pytest.fail(f"no tie-free input in {tries} draws (best margin {best:.2e} < {margin:.0e}): the test needs "
                 "smaller inputs or another randomization")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a torchrun rendezvous)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

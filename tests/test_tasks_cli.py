@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+from helpers import free_port
 from task_fixtures import tiny_task_config, write_image_folders, write_modelnet
 
 from bireid.cli import main
@@ -100,12 +100,6 @@ def test_bad_input_names_the_problem(capsys, tmp_path, data):
     assert not (tmp_path / "r" / "last.safetensors").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_classification(tmp_path, data):
     """Two CPU processes train on shards of each global batch and evaluate shards of the test split, gathered."""
@@ -113,7 +107,7 @@ def test_two_process_gloo_classification(tmp_path, data):
     cfg.save(tmp_path / "ddp.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
+           "--master_port", str(free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((tmp_path / "ddp" / "results.json").read_text())
