@@ -21,31 +21,33 @@ static_assert(kWinoQB == 4, "the NEON Winograd kernel holds one tile block in th
 // epilogue_store (epilogue.h) on 4 channels in one q register: the same float operations in the same order (separate
 // multiply and add; the select of the activation and the clamp by compare + bit select, so NaN and -0 pass exactly
 // as in the scalar code).
+// The flags and clamp bounds are copied into the object: NEON stores may alias anything, so fields read through the
+// Epilogue would be reloaded after every store.
 struct Epi4 {
-    float32x4_t sc, bi, sl;
-    const Epilogue& e;
+    float32x4_t sc, bi, sl, lo, hi;
     const float* si;
     const float* so;
-    Epi4(const Epilogue& e_, int o0)
-        : sc(vld1q_f32(e_.scale + o0)), bi(vld1q_f32(e_.bias + o0)), sl(vld1q_f32(e_.slope + o0)), e(e_),
-          si(e_.shift_in + o0), so(e_.shift_out + o0) {}
+    bool plain, act_first, has_act;
+    Epi4(const Epilogue& e, int o0)
+        : sc(vld1q_f32(e.scale + o0)), bi(vld1q_f32(e.bias + o0)), sl(vld1q_f32(e.slope + o0)),
+          lo(vdupq_n_f32(e.clamp_lo)), hi(vdupq_n_f32(e.clamp_hi)), si(e.shift_in + o0), so(e.shift_out + o0),
+          plain(e.plain), act_first(e.act_first), has_act(e.has_act) {}
     // r: the residual of these 4 channels or null.
     inline float32x4_t apply(float32x4_t d, const float* r) const {
         const float32x4_t zero = vdupq_n_f32(0.f);
         float32x4_t v = vaddq_f32(vmulq_f32(d, sc), bi);
-        if (e.plain) {
-            if (r && !e.act_first) v = vaddq_f32(v, vld1q_f32(r));
-            if (e.has_act) v = vbslq_f32(vcgeq_f32(v, zero), v, vmulq_f32(sl, v));
-            if (r && e.act_first) v = vaddq_f32(v, vld1q_f32(r));
+        if (plain) {
+            if (r && !act_first) v = vaddq_f32(v, vld1q_f32(r));
+            if (has_act) v = vbslq_f32(vcgeq_f32(v, zero), v, vmulq_f32(sl, v));
+            if (r && act_first) v = vaddq_f32(v, vld1q_f32(r));
             return v;
         }
         const float32x4_t rv = r ? vld1q_f32(r) : zero;
-        v = vaddq_f32(v, e.act_first ? zero : rv);
+        v = vaddq_f32(v, act_first ? zero : rv);
         const float32x4_t u = vaddq_f32(v, vld1q_f32(si));
         v = vaddq_f32(vbslq_f32(vcgeq_f32(u, zero), u, vmulq_f32(sl, u)), vld1q_f32(so));
-        v = vaddq_f32(v, e.act_first ? rv : zero);
+        v = vaddq_f32(v, act_first ? rv : zero);
         // v < lo ? lo : (v > hi ? hi : v); NaN compares false and passes through like the scalar code.
-        const float32x4_t lo = vdupq_n_f32(e.clamp_lo), hi = vdupq_n_f32(e.clamp_hi);
         v = vbslq_f32(vcgtq_f32(v, hi), hi, v);
         return vbslq_f32(vcltq_f32(v, lo), lo, v);
     }
@@ -92,6 +94,7 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const u
     const int k = K ? K : a.k, wd = WD ? WD : a.wd;
     const uint64_t* w = wb;
     auto words = [&](const uint64_t* xq, int nw) {  // nw consecutive input words against the next weights
+#pragma GCC unroll 4
         for (int j = 0; j < nw; ++j, w += OCB) {
             const uint8x16_t xv = vreinterpretq_u8_u64(vld1q_dup_u64(xq + j));
             for (int v = 0; v < 8; ++v) {
@@ -100,6 +103,15 @@ inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const u
             }
         }
     };
+    if constexpr (K > 0 && WD > 0 && K * K * WD <= kFlush8) {  // one flush per pixel: the taps unroll fully
+#pragma GCC unroll 9
+        for (int kh = 0; kh < K; ++kh)
+#pragma GCC unroll 9
+            for (int kw = 0; kw < K; ++kw) words(base + kh * rs + kw * WD, WD);
+        flush8();
+        flush16();
+        return;
+    }
     // Flush after every `tpf` whole taps, or within a tap when one tap has more than kFlush8 words (Cin > 1984).
     const int tpf = wd <= kFlush8 ? kFlush8 / wd : 0;
     int taps = 0;
@@ -149,27 +161,31 @@ inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob) {
             continue;
         }
         // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30;
-        // the conversion rounds like the portable int64 -> float one).
-        const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
+        // the conversion rounds like the portable int64 -> float one). The arguments are read into locals first.
+        const int k = a.k, h = a.h, w = a.w, stride = a.stride, pad = a.pad;
+        const int64_t cout = a.cout, idx0 = ((n * a.ho + oh) * a.wo + ow0) * cout + o0;
+        float* const out = a.out;
+        const float* const res = a.epi.res;
+        const bool row_pad = zpad && (ih0 < 0 || ih0 + k > h);
         for (int q = 0; q < OCB / 4; ++q) {
             const Epi4 er(a.epi, o0 + 4 * q);
             for (int p = 0; p < np; ++p) {
                 const int32x4_t cnt = vreinterpretq_s32_u32(vld1q_u32(tot[p] + 4 * q));
                 int32x4_t dot = vsubq_s32(kfull, vshlq_n_s32(cnt, 1));
-                const int iw0 = (ow0 + p) * a.stride - a.pad;
-                if (zpad && (ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w)) {
+                const int iw0 = (ow0 + p) * stride - pad;
+                if (zpad && (row_pad || iw0 < 0 || iw0 + k > w)) {
                     // zero padding: subtract the weight sums of the padded taps (pad_correction in epilogue.h)
                     int32x4_t corr = vdupq_n_s32(0);
-                    for (int kh = 0; kh < a.k; ++kh)
-                        for (int kw = 0; kw < a.k; ++kw) {
+                    for (int kh = 0; kh < k; ++kh)
+                        for (int kw = 0; kw < k; ++kw) {
                             const int ih = ih0 + kh, iw = iw0 + kw;
-                            if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) continue;
-                            corr = vaddq_s32(corr, vld1q_s32(ws + (kh * a.k + kw) * OCB + 4 * q));
+                            if (ih >= 0 && ih < h && iw >= 0 && iw < w) continue;
+                            corr = vaddq_s32(corr, vld1q_s32(ws + (kh * k + kw) * OCB + 4 * q));
                         }
                     dot = vsubq_s32(dot, corr);
                 }
-                const int64_t idx = idx0 + static_cast<int64_t>(p) * a.cout + 4 * q;
-                vst1q_f32(a.out + idx, er.apply(vcvtq_f32_s32(dot), a.epi.res ? a.epi.res + idx : nullptr));
+                const int64_t idx = idx0 + p * cout + 4 * q;
+                vst1q_f32(out + idx, er.apply(vcvtq_f32_s32(dot), res ? res + idx : nullptr));
             }
         }
     }
