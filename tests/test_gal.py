@@ -66,6 +66,75 @@ def test_kr_mse_value_and_alpha_gradient_match_the_formula():
         assert c.weight.grad is not None and c.weight.grad.abs().sum() > 0
 
 
+def _single_conv_model() -> nn.Module:
+    """One 2->3 3x3 binary conv with a learned alpha and hand-set weights (a hand-sized case)."""
+    torch.manual_seed(3)
+    conv = BinaryConv2d(2, 3, 3, padding=1, scaling="learned")
+    with torch.no_grad():
+        conv.weight.copy_(torch.linspace(-0.4, 0.5, conv.weight.numel()).view_as(conv.weight) ** 3)
+        conv.scaling.alpha.copy_(torch.tensor([0.02, 0.05, 0.11]))
+    return nn.Sequential(conv)
+
+
+def test_paper_kr_mse_gradients_equal_the_printed_formulas():
+    """dL/dw = lambda (w - alpha b) alpha and dL/dalpha = -lambda sum (w - alpha b) b, element by element."""
+    model = _single_conv_model()
+    conv = model[0]
+    lam = 0.3
+    kr = KernelRefinement(model, lam=lam, adv_weight=0.0, grad="paper")
+    terms = kr.generator_loss(model, None, None, None)
+    w, a = conv.weight.detach().tolist(), conv.scaling.alpha.detach().tolist()
+    value, gw, ga = 0.0, [], []
+    for c, filt in enumerate(w):  # plain loops: the printed formulas, one element at a time
+        g_alpha = 0.0
+        for plane in filt:
+            for row in plane:
+                for x in row:
+                    b = 1.0 if x >= 0 else -1.0
+                    err = x - a[c] * b
+                    value += 0.5 * lam * err * err
+                    gw.append(lam * err * a[c])
+                    g_alpha -= lam * err * b
+        ga.append(g_alpha)
+    assert float(terms["kr_mse"].detach()) == pytest.approx(value, rel=1e-6)
+    terms["kr_mse"].backward()
+    torch.testing.assert_close(conv.weight.grad.flatten(), torch.tensor(gw))
+    torch.testing.assert_close(conv.scaling.alpha.grad, torch.tensor(ga))
+    # plain autograd differs by the factor alpha on w (and an ApproxSign term): the two readings are distinct
+    model.zero_grad()
+    KernelRefinement(model, lam=lam, adv_weight=0.0, grad="autograd").generator_loss(model, None, None, None)[
+        "kr_mse"].backward()
+    assert not torch.allclose(conv.weight.grad.flatten(), torch.tensor(gw))
+
+
+def test_paper_kr_adversarial_gradients_equal_the_printed_formulas():
+    """w through the real side: (1/D(w)) dD/dw; alpha through the fake side: -1/(1 - D(alpha b)) dD/d(alpha b) b."""
+    model = _single_conv_model()
+    conv = model[0]
+    kr = KernelRefinement(model, lam=0.0, adv_weight=0.7, grad="paper", filters_per_layer=0)
+    disc = next(iter(kr.discs.values()))
+    kr.generator_loss(model, None, None, None)["kr_adv"].backward()
+    w, a = conv.weight.detach(), conv.scaling.alpha.detach()
+    rms = float(w.pow(2).mean().sqrt())
+    n = w.shape[0]
+
+    def d_and_grad(x: torch.Tensor) -> tuple[float, torch.Tensor]:  # D(x) = sigmoid(logit) and its gradient
+        x = x.clone().requires_grad_(True)
+        d = torch.sigmoid(disc(x[None]))[0]
+        (g,) = torch.autograd.grad(d, x)
+        return float(d.detach()), g
+
+    for c in range(n):
+        d_real, g_real = d_and_grad(w[c].flatten() / rms)
+        expect_w = 0.7 / n * (1 / d_real) * g_real / rms  # each side's term is a mean over the n filters
+        torch.testing.assert_close(conv.weight.grad[c].flatten(), expect_w)
+        b = torch.where(w[c] >= 0, 1.0, -1.0).flatten()
+        d_fake, g_fake = d_and_grad(a[c] * b / rms)
+        expect_a = 0.7 / n * (-1 / (1 - d_fake)) * float((g_fake * b).sum()) / rms
+        assert float(conv.scaling.alpha.grad[c]) == pytest.approx(expect_a, rel=1e-4)
+    assert all(p.grad is None for p in disc.parameters())
+
+
 def test_kr_adversarial_gradient_reaches_alpha_and_weights_not_discriminator():
     model = tiny_model()
     kr = KernelRefinement(model, lam=0.0, adv_weight=1.0, filters_per_layer=0)
@@ -405,6 +474,29 @@ def test_ablate_runs_each_variant_and_seed_with_its_config_and_formats_the_table
         ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
                             log=lambda s: None)
     assert saved.read_text() == "data: [not, a, mapping]\n"
+
+
+@pytest.mark.slow
+def test_ablate_jobs_2_gives_the_table_of_jobs_1(tmp_path, tiny_synth):
+    """Two runs at once, each in its own process, give exactly the results of one after another in-process."""
+    from helpers import tiny_config
+
+    from bireid.commands import ablate
+
+    base = tiny_config(tiny_synth, tmp_path / "unused", **{"train.epochs": 1, "train.threads": 1,
+                                                           "train.max_steps_per_epoch": 3})
+    variants, seeds = ["bireid-none", "bireid-both"], [0]
+    serial = ablate.run_ablation(base, variants, seeds, tmp_path / "serial", log=lambda s: None, jobs=1)
+    parallel = ablate.run_ablation(base, variants, seeds, tmp_path / "parallel", log=lambda s: None, jobs=2)
+    for name in variants:
+        for a, b in zip(serial[name], parallel[name]):
+            assert {k: a[k] for k in ("rank1", "mAP", "mINP", "final_loss")} == \
+                {k: b[k] for k in ("rank1", "mAP", "mINP", "final_loss")}, name
+    strip = [line.rsplit("|", 3)[0] for line in ablate.format_table(serial).splitlines()]  # minus step times
+    assert strip == [line.rsplit("|", 3)[0] for line in ablate.format_table(parallel).splitlines()]
+    assert (tmp_path / "parallel" / "bireid-both" / "seed0" / "train.out").exists()
+    with pytest.raises(Exception, match="--jobs"):
+        ablate.run_ablation(base, variants, seeds, tmp_path / "x", log=lambda s: None, jobs=0)
 
 
 def test_ablate_section_is_created_replaced_and_appended(tmp_path):
