@@ -142,7 +142,7 @@ class GALConfig:
     disc_order: str = opt("after", "when the discriminators step: 'before' the model step on the same batch (the "
                           "paper's Algorithm 11: kernel D, then feature D, then w, alpha and the rest) or 'after' it",
                           choices=("before", "after"))
-    disc_target_acc: float = opt(0.0, "adaptive instance noise: the noise std is raised while the discriminator's "
+    disc_target_acc: float = opt(0.75, "adaptive instance noise: the noise std is raised while the discriminator's "
                                  "accuracy is above this target and lowered while below (disc_noise is its start "
                                  "and floor); 0 = fixed noise")
     fr_grid: list = opt([4, 2], "FR-GAL: features are average-pooled to this (h, w) grid for the discriminator")

@@ -209,6 +209,48 @@ def test_instance_noise_keeps_the_kernel_discriminator_uncertain():
         KernelRefinement(_ToyConvs(), disc_noise=-1.0)
 
 
+def test_default_settings_keep_both_discriminators_in_the_game():
+    """With the default GAL settings (adaptive instance noise), D's accuracy stays near its target on inputs a
+    noise-free D separates perfectly -- for KR-GAL's filters and FR-GAL's features, at the default D rate and a
+    100x faster one."""
+    g = Config().gal
+
+    def last_acc(kind: str, lr: float, noise: float, target: float, steps: int = 400) -> float:
+        torch.manual_seed(0)
+        if kind == "kr":
+            aux = KernelRefinement(_ToyConvs(), lam=0.0, adv_weight=1.0, disc_lr=lr, filters_per_layer=0,
+                                   disc_noise=noise, disc_target_acc=target)
+            outputs = None
+        else:
+            aux = FeatureRefinement([4, 8], stages=[1], mu=0.0, adv_weight=1.0, disc_lr=lr, disc_noise=noise,
+                                    disc_target_acc=target)
+            low = torch.randn(16, 4, 8, 4).abs() * 3  # rectified, larger: unlike the projections of a_H
+            outputs = {"stages": [low, torch.randn(16, 8, 4, 2)]}
+        accs = [aux.discriminator_step(outputs)[f"{kind}_d_acc"] for _ in range(steps)]
+        return sum(accs[-50:]) / 50
+
+    for kind in ("kr", "fr"):
+        assert last_acc(kind, 1e-2, 0.0, 0.0) > 0.95, kind  # no noise: a separable pair, D wins outright
+        for lr in (g.disc_lr, 1e-2):
+            acc = last_acc(kind, lr, g.disc_noise, g.disc_target_acc)
+            assert acc < g.disc_target_acc + 0.1, (kind, lr, acc)
+
+
+def test_adaptive_noise_is_resumed_and_loads_old_states():
+    toy = _ToyConvs()
+    kr = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    for _ in range(30):
+        kr.discriminator_step()
+    assert kr.noise() > 0.05  # raised from its start while D was winning
+    again = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    again.load_state_dict(kr.state_dict())
+    assert again.noise() == kr.noise()
+    old = {k: v for k, v in kr.state_dict().items() if k != "noise_std"}  # a state saved before the controller
+    again = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    again.load_state_dict(old)
+    assert again.noise() == pytest.approx(0.05)
+
+
 def test_fr_instance_noise_reaches_the_discriminator_inputs():
     torch.manual_seed(0)
     fr = FeatureRefinement([4, 8], stages=[1], mu=0.0, adv_weight=1.0, disc_noise=0.5)
