@@ -254,6 +254,11 @@ def run_ablation(base: Config, variants: Sequence[str], seeds: Sequence[int], ru
     if unknown:
         raise UserError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     todo = [(name, seed, run_config(base, VARIANTS[name], seed, runs_dir)) for name in variants for seed in seeds]
+    if isinstance(train_fn, SubprocessTrainer):
+        # Once, here: the synthetic set is generated on first use, and N children must not race to write it.
+        from ..data.build import build_datasets
+
+        build_datasets(base)
 
     def one(item: tuple[str, int, Config]) -> dict[str, Any]:
         name, seed, cfg = item
