@@ -139,6 +139,9 @@ class GALConfig:
                        "alpha; the adversarial gradient reaches w through the real side, alpha through the fake "
                        "side with b held fixed), 'autograd' = plain autograd of the losses (w only through the fake "
                        "side's ApproxSign)", choices=("autograd", "paper"))
+    fr_compare: str = opt("upsampled", "FR-GAL's MSE: 'upsampled' = a_L against the nearest-upsampled a*_H at a_L's "
+                          "size; 'pooled' = a_L average-pooled to a_H's grid against a*_H",
+                          choices=("upsampled", "pooled"))
     disc_order: str = opt("after", "when the discriminators step: 'before' the model step on the same batch (the "
                           "paper's Algorithm 11: kernel D, then feature D, then w, alpha and the rest) or 'after' it",
                           choices=("before", "after"))

@@ -311,6 +311,24 @@ def test_fr_sends_no_gradient_to_the_high_level_feature():
     assert all(p.grad is None for p in fr.discs.parameters())
 
 
+@pytest.mark.parametrize("compare", ["upsampled", "pooled"])
+def test_fr_mse_compares_the_maps_the_option_names(compare):
+    # Hand-sized maps: a_L 1 channel 4x2, a_H 1 channel 2x1, projection fixed to 2*a_H + 1.
+    fr = FeatureRefinement([1, 1], stages=[1], mu=2.0, adv_weight=0.0, compare=compare)
+    with torch.no_grad():
+        fr.proj["1"].weight.fill_(2.0)
+        fr.proj["1"].bias.fill_(1.0)
+    low = torch.tensor([[1.0, 3.0], [5.0, 7.0], [0.0, 2.0], [4.0, 6.0]]).view(1, 1, 4, 2)
+    high = torch.tensor([1.0, 2.0]).view(1, 1, 2, 1)  # targets 3 (top half) and 5 (bottom half)
+    got = fr.generator_loss(None, None, {"stages": [low, high]}, None)["fr_mse"]
+    if compare == "upsampled":  # every a_L pixel against its block's target
+        want = ((1 - 3) ** 2 + 0 + (5 - 3) ** 2 + (7 - 3) ** 2 + (0 - 5) ** 2 + (2 - 5) ** 2 + (4 - 5) ** 2
+                + (6 - 5) ** 2) / 8
+    else:  # each block's mean (4 and 3) against its target
+        want = ((4 - 3) ** 2 + (3 - 5) ** 2) / 2
+    assert float(got.detach()) == pytest.approx(0.5 * 2.0 * want)
+
+
 def test_fr_projection_gets_only_the_mse_signal():
     model = tiny_model()
     fr = FeatureRefinement(model.backbone.stage_channels, stages=[1], mu=0.0, adv_weight=1.0)

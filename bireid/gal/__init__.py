@@ -45,7 +45,8 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
         losses.append(FeatureRefinement(chans, stages=g.fr_stages, mu=g.fr_mu, adv_weight=g.fr_adv_weight,
                                         disc_lr=g.disc_lr, disc_hidden=g.disc_hidden, disc_blocks=blocks,
                                         grid=tuple(getattr(g, "fr_grid", DEFAULT_FR_GRID)),
-                                        disc_noise=g.disc_noise, disc_target_acc=g.disc_target_acc))
+                                        disc_noise=g.disc_noise, disc_target_acc=g.disc_target_acc,
+                                        compare=g.fr_compare))
     p = next(unwrap(model).parameters(), None)
     if p is not None:
         losses = [m.to(p.device) for m in losses]

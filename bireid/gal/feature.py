@@ -70,7 +70,8 @@ class FeatureRefinement(AdversarialAux):
 
     def __init__(self, stage_channels: Sequence[int], stages: Sequence[int] = (1, 2, 3), mu: float = 1e-3,
                  adv_weight: float = 1e-3, disc_lr: float = 1e-4, disc_hidden: int = 64, disc_blocks: int = 2,
-                 grid: tuple[int, int] = (4, 2), disc_noise: float = 0.0, disc_target_acc: float = 0.0) -> None:
+                 grid: tuple[int, int] = (4, 2), disc_noise: float = 0.0, disc_target_acc: float = 0.0,
+                 compare: str = "upsampled") -> None:
         super().__init__()
         chans = [int(c) for c in stage_channels]
         if len(chans) < 2:
@@ -92,6 +93,7 @@ class FeatureRefinement(AdversarialAux):
         self.mu = float(mu)
         self.adv_weight = float(adv_weight)
         self.grid = (gh, gw)
+        self.compare = compare
         self._init_noise(float(disc_noise), float(disc_target_acc))
         high = chans[-1]
         self.proj = nn.ModuleDict({str(s): nn.Conv2d(high, chans[s - 1], 1) for s in self.stages})
@@ -146,7 +148,11 @@ class FeatureRefinement(AdversarialAux):
         for s in self.stages:
             a_low = maps[s - 1]
             if self.mu > 0:
-                mse = mse + F.mse_loss(a_low.float(), self.target(s, a_high, a_low).float())
+                if self.compare == "pooled":
+                    low = F.adaptive_avg_pool2d(a_low.float(), a_high.shape[-2:])
+                    mse = mse + F.mse_loss(low, self.target(s, a_high, low).float())
+                else:
+                    mse = mse + F.mse_loss(a_low.float(), self.target(s, a_high, a_low).float())
             if self.adv_weight > 0:
                 fake = self.pool(a_low)
                 fake = with_noise(fake, self._noise_std(fake))
