@@ -1,24 +1,42 @@
 """Benchmark: the bit-packed .bnn engine vs PyTorch float32 and ONNX Runtime (float32 / int8) on re-ID ResNet-18.
 
-Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 2] [--batches 1 32] [--reps 5] [--width 64]
+Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 1 2] [--batches 1 32] [--reps 5] [--width 64]
+       [--isa avx512 avx2 portable] [--layer-isa avx2] [--timer cpu] [--torch-max-isa avx2]
 
-Prints images/s (medians), speed ratios (for the paper's layout of the 1-bit ResNet-18, binary 1x1 downsample, and
-bireid's default layout, real downsample; both zero-padded), per-binary-conv-layer times (engine vs torch float conv
-of the same shape), model file sizes and a profile of where the engine's time goes. Models are randomly initialised:
-speed does not depend on the weights.
+Prints the CPU and the engine's instruction sets, images/s (medians) of every system at every thread count and
+batch, the engine's speed ratios (per instruction set, for the paper's layout of the 1-bit ResNet-18, binary 1x1
+downsample, and bireid's default layout, real downsample; both zero-padded), with several thread counts each system's
+speed-up over its first thread count, per-binary-conv-layer times (engine vs torch float conv of the same shape),
+model file sizes and a profile of where the engine's time goes. Models are randomly initialised: speed does not
+depend on the weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 _CLOCK = time.perf_counter
-ENGINES = ("bnn engine (binary R18, paper layout)", "bnn engine (binary R18, bireid default layout)")
+LAYOUTS = (("paper", "paper layout"), ("default", "bireid default layout"))
+
+
+def _engine_label(layout: str, isa: str) -> str:
+    return f"bnn engine {isa} (binary R18, {dict(LAYOUTS)[layout]})"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        return f"{names[0]}, {len(names)} logical CPUs" if names else platform.processor()
+    except OSError:
+        return platform.processor() or platform.machine()
 
 
 def _median_time(fn, reps: int, warmup: int = 1) -> float:
@@ -67,20 +85,45 @@ class _Calib:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1],
+                    help="thread counts; with several, each system's speed-up over the first is printed (use --timer "
+                         "wall: CPU time adds up the threads)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--img-width", type=int, default=128)
+    ap.add_argument("--isa", nargs="+", default=None,
+                    help="the engine's instruction sets to time, side by side (default: the best this CPU runs)")
+    ap.add_argument("--layer-isa", nargs="+", default=None,
+                    help="instruction sets for the per-layer tables and the profile (default: the first --isa)")
+    ap.add_argument("--torch-max-isa", choices=("avx2",), default=None,
+                    help="limit PyTorch (ATen and oneDNN) to AVX2 on an AVX-512 CPU: its speed on an AVX2-only CPU "
+                         "of the same core (ONNX Runtime has no such switch)")
     ap.add_argument("--skip-ort", action="store_true")
     ap.add_argument("--skip-layers", action="store_true", help="end-to-end table, sizes and profile only")
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                     help="wall clock, or process CPU time (use with --threads 1 on a shared, busy machine)")
     args = ap.parse_args()
+    if min(args.threads) < 1 or min(args.batches) < 1 or args.reps < 1:
+        sys.exit("bench_runtime: --threads, --batches and --reps must be >= 1")
     global _CLOCK
     _CLOCK = time.process_time if args.timer == "cpu" else time.perf_counter
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(args.threads)))
+    if args.torch_max_isa:  # read when torch loads
+        os.environ["ATEN_CPU_CAPABILITY"] = args.torch_max_isa
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.torch_max_isa.upper()
+
+    from bireid.runtime import _engine
+
+    status = dict(_engine.isa_status())
+    args.isa = args.isa or [_engine.best_isa()]
+    args.layer_isa = args.layer_isa or args.isa[:1]
+    for isa in dict.fromkeys(args.isa + args.layer_isa):
+        if isa not in status:
+            sys.exit(f"bench_runtime: unknown instruction set {isa!r} (known: {', '.join(status)})")
+        if status[isa]:
+            sys.exit(f"bench_runtime: instruction set {isa!r} cannot run here: {status[isa]}")
 
     import numpy as np
     import torch
@@ -91,10 +134,8 @@ def main() -> None:
     from bireid.modeling.backbones.binary_resnet import binary_resnet18
     from bireid.modeling.backbones.resnet import resnet18
     from bireid.modeling.reid_model import ReIDModel
-    from bireid.runtime import BNNModel, _engine
+    from bireid.runtime import BNNModel
 
-    torch.set_num_threads(args.threads)
-    _engine.set_num_threads(args.threads)
     size = (args.height, args.img_width)
     work = Path(tempfile.mkdtemp(prefix="bireid_bench_"))
     torch.manual_seed(0)
@@ -106,56 +147,98 @@ def main() -> None:
     realm = ReIDModel(resnet18(width=args.width), num_classes=751).eval()
     export_bnn(binm, work / "bin.bnn", input_size=size)
     export_bnn(defm, work / "default.bnn", input_size=size)
-    rt = BNNModel.load(work / "bin.bnn")
-    rt_def = BNNModel.load(work / "default.bnn")
-    print(f"ISA {_engine.get_isa()}, threads {args.threads}, input {size[0]}x{size[1]}, ResNet-18 width {args.width}, "
-          f"timer {args.timer}")
+    rts = {"paper": BNNModel.load(work / "bin.bnn"), "default": BNNModel.load(work / "default.bnn")}
+    print(f"CPU: {_cpu_name()}; engine instruction sets: "
+          + ", ".join(f"{k} ({'runs here' if not v else v})" for k, v in status.items()))
+    print(f"timed: engine {', '.join(args.isa)}; threads {' '.join(map(str, args.threads))}; "
+          f"input {size[0]}x{size[1]}; ResNet-18 width {args.width}; timer {args.timer}; torch {torch.__version__} "
+          f"(CPU capability {torch.backends.cpu.get_cpu_capability()}"
+          f"{', oneDNN limited to ' + args.torch_max_isa.upper() if args.torch_max_isa else ''})")
+    print(f"load average at start (other processes on this machine): {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     sess = {}
     if not args.skip_ort:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
+        print(f"onnxruntime {ort.__version__} (its kernels pick their own instruction set: they cannot be forced)")
         export_onnx(realm, work / "real.onnx", size)
         quantize_dynamic(str(work / "real.onnx"), str(work / "real_int8.onnx"), weight_type=QuantType.QInt8)
         quantize_static(str(work / "real.onnx"), str(work / "real_qdq.onnx"), _Calib(size),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = args.threads
-        so.inter_op_num_threads = 1
-        for name in ("real", "real_int8", "real_qdq"):
-            sess[name] = ort.InferenceSession(str(work / f"{name}.onnx"), so, providers=["CPUExecutionProvider"])
+        for t in args.threads:  # a session's thread count is fixed when it is made
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = t
+            so.inter_op_num_threads = 1
+            for name in ("real", "real_int8", "real_qdq"):
+                sess[(name, t)] = ort.InferenceSession(str(work / f"{name}.onnx"), so,
+                                                       providers=["CPUExecutionProvider"])
 
-    rows = []
-    for bs in args.batches:
-        x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
-        tx = torch.from_numpy(x)
-        fns = {ENGINES[0]: lambda x=x: rt.forward(x), ENGINES[1]: lambda x=x: rt_def.forward(x)}
+    engines = [_engine_label(lay, isa) for isa in args.isa for lay, _ in LAYOUTS]
+    rows = {}  # (threads, batch, system) -> (images/s, seconds per batch)
+    for t in args.threads:
+        for bs in args.batches:
+            x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
+            tx = torch.from_numpy(x)
 
-        def torch_fn(model, tx=tx):
-            with torch.no_grad():
-                model(tx)
-        fns["torch fp32 (real R18)"] = lambda: torch_fn(realm)
-        fns["torch fp32 (binary R18, float sim)"] = lambda: torch_fn(binm)
-        for name, s in sess.items():
-            label = {"real": "ORT fp32 (real R18)", "real_int8": "ORT int8 dynamic (real R18)",
-                     "real_qdq": "ORT int8 static QDQ (real R18)"}[name]
-            fns[label] = lambda s=s, x=x: s.run(None, {"images": x})
-        res = _median_times_interleaved(fns, args.reps)
-        for k, t in res.items():
-            rows.append((bs, k, bs / t, t))
-    print("\n| batch | system | images/s | ms/batch | paper-layout engine speedup | default-layout engine speedup |")
-    print("|---|---|---|---|---|---|")
-    for bs in args.batches:
-        eng = [next(r for r in rows if r[0] == bs and r[1] == e) for e in ENGINES]
-        for r in rows:
-            if r[0] == bs:
-                print(f"| {bs} | {r[1]} | {r[2]:.1f} | {r[3] * 1e3:.1f} | {eng[0][2] / r[2]:.2f}x | "
-                      f"{eng[1][2] / r[2]:.2f}x |")
+            def engine_fn(rt, isa, x=x, t=t):
+                _engine.set_isa(isa)
+                _engine.set_num_threads(t)
+                rt.forward(x)
 
-    if not args.skip_layers:
-        _per_layer_tables(args, rt, torch, F, np)
-    _sizes_and_profiles(args, work, realm, rt, rt_def, np)
+            def torch_fn(model, tx=tx, t=t):
+                torch.set_num_threads(t)
+                with torch.no_grad():
+                    model(tx)
+            fns = {_engine_label(lay, isa): (lambda rt=rts[lay], isa=isa: engine_fn(rt, isa))
+                   for isa in args.isa for lay, _ in LAYOUTS}
+            fns["torch fp32 (real R18)"] = lambda: torch_fn(realm)
+            fns["torch fp32 (binary R18, float sim)"] = lambda: torch_fn(binm)
+            for (name, st), s in sess.items():
+                if st != t:
+                    continue
+                label = {"real": "ORT fp32 (real R18)", "real_int8": "ORT int8 dynamic (real R18)",
+                         "real_qdq": "ORT int8 static QDQ (real R18)"}[name]
+                fns[label] = lambda s=s, x=x: s.run(None, {"images": x})
+            for k, sec in _median_times_interleaved(fns, args.reps).items():
+                rows[(t, bs, k)] = (bs / sec, sec)
+    _print_end_to_end(rows, engines, args)
+    print(f"load average after the end-to-end runs: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+    _sizes(work, realm)
+    _engine.set_num_threads(args.threads[0])
+    torch.set_num_threads(args.threads[0])
+    for isa in args.layer_isa:
+        _engine.set_isa(isa)
+        if not args.skip_layers:
+            _per_layer_tables(args, rts["paper"], torch, F, np)
+        _profiles(args, rts["paper"], rts["default"], np)
+
+
+def _print_end_to_end(rows: dict, engines: list[str], args) -> None:
+    systems = list(dict.fromkeys(k[2] for k in rows))
+    print("\n| threads | batch | system | images/s | ms/batch |")
+    print("|---|---|---|---|---|")
+    for (t, bs, name), (ips, sec) in rows.items():
+        print(f"| {t} | {bs} | {name} | {ips:.1f} | {sec * 1e3:.1f} |")
+    print("\nEngine speed-up over each system (same threads and batch; columns: engine instruction set and layout):")
+    print("| threads | batch | system | " + " | ".join(e.replace("bnn engine ", "").replace(" (binary R18, ", " ")
+                                                      .rstrip(")") for e in engines) + " |")
+    print("|---|---|---|" + "---|" * len(engines))
+    for t in args.threads:
+        for bs in args.batches:
+            for name in systems:
+                cells = [f"{rows[(t, bs, e)][0] / rows[(t, bs, name)][0]:.2f}x" for e in engines]
+                print(f"| {t} | {bs} | {name} | " + " | ".join(cells) + " |")
+    if len(args.threads) > 1:
+        t0 = args.threads[0]
+        print(f"\nSpeed-up of each system over its own {t0}-thread figure (images/s ratio, same run):")
+        print("| batch | system | " + " | ".join(f"{t} threads" for t in args.threads[1:]) + " |")
+        print("|---|---|" + "---|" * (len(args.threads) - 1))
+        for bs in args.batches:
+            for name in systems:
+                cells = [f"{rows[(t, bs, name)][0] / rows[(t0, bs, name)][0]:.2f}x" for t in args.threads[1:]]
+                print(f"| {bs} | {name} | " + " | ".join(cells) + " |")
 
 
 def _per_layer_tables(args, rt, torch, F, np) -> None:
@@ -164,7 +247,8 @@ def _per_layer_tables(args, rt, torch, F, np) -> None:
     # Per binary conv layer: engine (pack + XNOR/popcount + fused epilogue) vs torch float conv, same shape. Layers
     # the model runs inside a fused op are timed alone (exactly the model's conv op), and each fused op as a whole.
     bs = max(args.batches)
-    print(f"\nPer binary conv layer, batch {bs} (engine includes packing and the fused BN/residual/PReLU; 'one call' "
+    print(f"\nPer binary conv layer, engine {_engine.get_isa()}, {_engine.get_num_threads()} thread(s), batch {bs} "
+          f"(engine includes packing and the fused BN/residual/PReLU; 'one call' "
           f"runs all {bs} images in one kernel call, 'model chunks' in sub-batches of {rt.chunk} images as the "
           "model's serial path does, which keeps activations in cache; '+ds' = the block's 1x1 downsample conv "
           "computed inside the same op, the torch column then times both convs; the 'wavefront' row = all binary "
@@ -269,7 +353,8 @@ def _per_layer_tables(args, rt, torch, F, np) -> None:
         shares = np.median(np.stack(shares_runs[i][1:]), axis=0)
         t_op = statistics.median(times[i][1:])
         per = t_op * shares / shares.sum()
-        print(f"\nPer binary conv layer inside the wavefront op, batch {bs}, model chunks: the op's time "
+        print(f"\nPer binary conv layer inside the wavefront op, engine {_engine.get_isa()}, batch {bs}, model chunks: "
+              f"the op's time "
               f"({t_op * 1e3:.1f} ms) split by each layer's share of it (packing, XNOR-popcount, epilogue of its "
               "rows, from the op's own per-layer profile; the last row, the stem's rows made inside the op):")
         print("| layer | Cin->Cout k s | out HxW | engine ms | torch fp32 conv ms | speedup |")
@@ -290,15 +375,19 @@ def _per_layer_tables(args, rt, torch, F, np) -> None:
                   f"+ maxpool | {ho}x{wo} | {per[-1] * 1e3:.2f} | | |")
 
 
-def _sizes_and_profiles(args, work, realm, rt, rt_def, np) -> None:
-    bs = max(args.batches)
-    size = (args.height, args.img_width)
+def _sizes(work, realm) -> None:
     fp32_bytes = sum(p.numel() * 4 for p in realm.parameters()) - realm.classifier.weight.numel() * 4
     for name, f in (("paper layout", "bin.bnn"), ("default layout", "default.bnn")):
         sz = os.path.getsize(work / f)
         print(f"\nModel size ({name}): .bnn {sz / 1e6:.2f} MB vs float32 weights of the real model (no classifier) "
               f"{fp32_bytes / 1e6:.2f} MB ({fp32_bytes / sz:.1f}x)")
 
+
+def _profiles(args, rt, rt_def, np) -> None:
+    from bireid.runtime import _engine
+
+    bs = max(args.batches)
+    size = (args.height, args.img_width)
     clock_name = "process CPU time" if args.timer == "cpu" else "wall clock"
     x = np.random.default_rng(0).standard_normal((bs, 3, *size)).astype(np.float32)
     for name, r in (("paper layout", rt), ("default layout", rt_def)):
@@ -308,7 +397,8 @@ def _sizes_and_profiles(args, work, realm, rt, rt_def, np) -> None:
         for _ in range(n):
             r.forward(x, profile=prof, profile_clock=_CLOCK)
         total = sum(prof.values())
-        print(f"\nEngine profile ({name}), batch {bs}, serial path, {clock_name} (share of {total / n * 1e3:.1f} ms "
+        print(f"\nEngine profile ({name}), engine {_engine.get_isa()}, batch {bs}, serial path, {clock_name} "
+              f"(share of {total / n * 1e3:.1f} ms "
               "per batch; real_conv = the stem conv with its fused max pool, plus the 1x1 downsample convs in the "
               "default layout):")
         for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):

@@ -5,7 +5,14 @@ import pytest
 
 from bireid.runtime import _engine
 
-ISAS = [i for i in ("avx512", "avx2", "portable") if _engine.isa_supported(i)]  # the paths this CPU can run
+# Every instruction set the engine knows, and why this CPU (or this build) cannot run it ("" when it can).
+ISA_STATUS = dict(_engine.isa_status())
+ISAS = [i for i, why in ISA_STATUS.items() if not why]  # the paths this CPU runs (loops over them inside a test)
+# Per-ISA test parameters: an ISA this CPU lacks is reported as skipped, with the reason, not silently dropped.
+ISA_PARAMS = [pytest.param(i, marks=pytest.mark.skipif(bool(why), reason=f"{i}: {why}"), id=i)
+              for i, why in ISA_STATUS.items()]
+# The same without the portable path, for tests that compare an ISA against it.
+FAST_ISA_PARAMS = [p for p in ISA_PARAMS if p.values[0] != "portable"]
 
 
 def every_path(threads=(1, 2)):

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from runtime_refs import ISAS, every_path, ref_binary_conv, restore_isa_and_threads  # noqa: F401 (autouse fixture)
+from runtime_refs import (  # noqa: F401 (restore_isa_and_threads: autouse fixture)
+    ISA_PARAMS,
+    ISAS,
+    every_path,
+    ref_binary_conv,
+    restore_isa_and_threads,
+)
 
 from bireid.runtime import _engine, ops
 
@@ -29,7 +35,7 @@ CASES = [  # n, h, w, cin, cout, k, stride, pad, pad_value
 ]
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISA_PARAMS)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_binary_conv_is_exact(isa, threads):
     """One-call pack + conv equals the integer reference and the two-step path, serial or threaded."""

@@ -8,11 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from runtime_refs import ref_binary_conv
+from runtime_refs import ISA_PARAMS, ISAS, ref_binary_conv
 
 from bireid.runtime import _engine, ops
-
-ISAS = [i for i in ("avx512", "avx2", "portable") if _engine.isa_supported(i)]
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +41,7 @@ def _cases():
     return cases
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISA_PARAMS)
 def test_pack_activations_matches_reference(isa):
     _engine.set_isa(isa)
     rng = np.random.default_rng(1)
@@ -56,7 +54,7 @@ def test_pack_activations_matches_reference(isa):
             np.testing.assert_array_equal(got, ref_pack(x, t, pad))
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISA_PARAMS)
 def test_binary_conv_integer_exact(isa):
     _engine.set_isa(isa)
     rng = np.random.default_rng(2)

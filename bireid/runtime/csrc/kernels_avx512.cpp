@@ -7,10 +7,10 @@
 #include <limits>
 #include <vector>
 
-// The target pragma comes before kernels.h so its inline helpers are compiled for this ISA too.
+// The target pragma comes before portable.h so its inline kernels are compiled for this ISA too.
 #pragma GCC target("avx512f,avx512vpopcntdq,avx512bw,avx512dq,avx512vl,popcnt")
 
-#include "kernels.h"
+#include "portable.h"
 
 namespace bireid {
 
@@ -129,8 +129,6 @@ inline void tile(const BConvArgs& a, const uint64_t* row, const uint64_t* wb, in
     }
 }
 
-}  // namespace
-
 void bconv_row_avx512(const BConvArgs& a, int64_t n, int oh, int ob) {
     constexpr int P = 8;
     const uint64_t* wb = a.wblk + static_cast<int64_t>(ob) * a.k * a.k * a.wd * OCB;
@@ -149,7 +147,9 @@ void bconv_row_avx512(const BConvArgs& a, int64_t n, int oh, int ob) {
     }
 }
 
-namespace {
+void bconv_rows_avx512(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
+    for (int ob = ob0; ob < ob1; ++ob) bconv_row_avx512(a, n, oh, ob);
+}
 
 template <int P, int G>
 inline void ftile(const FConvArgs& a, const float* cols, int64_t n, int oh, int ow, int c0) {
@@ -193,8 +193,6 @@ inline void frow(const FConvArgs& a, const float* cols, int64_t n, int oh, int c
     }
 }
 
-}  // namespace
-
 void fconv_row_avx512(const FConvArgs& a, const float* cols, int64_t n, int oh) {
     int c0 = 0;
     for (; c0 + 64 <= a.cout_pad; c0 += 64) frow<4>(a, cols, n, oh, c0);
@@ -205,8 +203,6 @@ void fconv_row_avx512(const FConvArgs& a, const float* cols, int64_t n, int oh) 
         default: break;
     }
 }
-
-namespace {
 
 // Direct real conv tile: P pixels x 16*G channels read straight from the zero-padded NHWC image (no im2col).
 // The reduction index runs over (kh, kw, c) in the same order as the im2col path, one fma per step, so the
@@ -278,8 +274,6 @@ inline void drow(const FConvArgs& a, const float* xrow, int64_t xstride, int pst
     }
 }
 
-}  // namespace
-
 void fconv_direct_row_avx512(const FConvArgs& a, const float* xpad, int wpad, int cin, int k, int stride, int64_t n,
                              int oh, float* orow) {
     const int64_t xstride = static_cast<int64_t>(wpad) * cin;
@@ -299,8 +293,6 @@ void wino_transform_row_avx512(const WinoPlan& pl, const float* x, bool nchw, in
                                float* dst, float* scratch) {
     wino_transform_row(pl, x, nchw, h, w, pad, r, nq, dst, scratch);
 }
-
-namespace {
 
 // wino_out3 on 16 lanes (the same operations).
 inline void out3(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512* y) {
@@ -413,8 +405,6 @@ inline void w2rows(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, fl
     }
 }
 
-}  // namespace
-
 void wino2_rows_avx512(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, float* const* orows) {
     const WinoPlan& pl = wa.pl;
     if (pl.nchunks == 2 && pl.cn[0] == 6 && pl.cn[1] == 5) w2rows<2, 6, 5>(a, wa, n, s, orows);  // k = 7
@@ -446,16 +436,6 @@ void maxpool_rows_avx512(const float* const* rows, int nrows, float* dst, int w,
             _mm512_mask_storeu_ps(d + j, m, acc);
         }
     }
-}
-
-void maxpool_row_avx512(const float* x, float* dst, int h, int w, int64_t c, int k, int stride, int pad, int oh,
-                        int wo) {
-    const int h0 = oh * stride - pad;
-    const int hs = h0 < 0 ? 0 : h0, he = h0 + k < h ? h0 + k : h;
-    const float* rows[64];  // k <= 64 (checked by the callers)
-    int nr = 0;
-    for (int ih = hs; ih < he && nr < 64; ++ih) rows[nr++] = x + static_cast<int64_t>(ih) * w * c;
-    maxpool_rows_avx512(rows, nr, dst, w, c, k, stride, pad, wo);
 }
 
 void pack_rows_avx512(const float* x, const float* t, uint64_t* dst, int64_t npix, int c, int wd) {
@@ -505,19 +485,40 @@ void pack_rows_avx512(const float* x, const float* t, uint64_t* dst, int64_t npi
     }
 }
 
+double tsc_ticks() { return static_cast<double>(__rdtsc()); }
+
+const KernelTable kTable = {
+    "avx512",
+    bconv_rows_avx512,
+    fconv_row_avx512,
+    fconv_direct_row_avx512,
+    pack_rows_avx512,
+    maxpool_rows_avx512,
+    wino_transform_row_avx512,
+    wino2_tile_transform_avx512,
+    wino2_rows_avx512,
+    tsc_ticks,
+};
+
+}  // namespace
+
+const KernelTable* kernels_avx512(const char** why) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return &kTable;
+    *why = "this CPU lacks AVX-512 F/BW/DQ/VL or VPOPCNTDQ";
+    return nullptr;
+}
+
 }  // namespace bireid
 
-#else  // not x86: never selected (isa_supported() is false), stubs keep the link complete
+#else  // not x86
 #include "kernels.h"
 namespace bireid {
-void bconv_row_avx512(const BConvArgs&, int64_t, int, int) {}
-void fconv_row_avx512(const FConvArgs&, const float*, int64_t, int) {}
-void pack_rows_avx512(const float*, const float*, uint64_t*, int64_t, int, int) {}
-void maxpool_row_avx512(const float*, float*, int, int, int64_t, int, int, int, int, int) {}
-void maxpool_rows_avx512(const float* const*, int, float*, int, int64_t, int, int, int, int) {}
-void fconv_direct_row_avx512(const FConvArgs&, const float*, int, int, int, int, int64_t, int, float*) {}
-void wino2_rows_avx512(const FConvArgs&, const Wino2Args&, int64_t, int, float* const*) {}
-void wino2_tile_transform_avx512(const WinoPlan&, int, int, const float* const*, float*) {}
-void wino_transform_row_avx512(const WinoPlan&, const float*, bool, int, int, int, int, int, float*, float*) {}
+const KernelTable* kernels_avx512(const char** why) {
+    *why = "not built for this architecture (x86-64 only)";
+    return nullptr;
+}
 }  // namespace bireid
 #endif
