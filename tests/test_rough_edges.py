@@ -35,6 +35,11 @@ def test_training_never_replaces_a_set_made_by_synth(tmp_path, capsys):
     assert str(root) in err and "difficulty: 0.5 in the set vs 0.2 asked" in err and "--force" in err
     assert _files(root) == before, "the user's set is untouched"
     assert read_manifest(root)["params"]["difficulty"] == 0.5
+    # Asking for its difficulty trains on it as it is: its 64x32 images and 2 cameras are the set's own (training
+    # cannot ask for them).
+    assert main([*argv, "--data.synth_difficulty", "0.5"]) == 0
+    assert _files(root) == before, "the user's set is used, not regenerated"
+    assert (out / "model.safetensors").is_file()
 
 
 def test_synth_and_train_share_one_default_difficulty(tmp_path):
