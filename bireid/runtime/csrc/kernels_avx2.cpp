@@ -112,7 +112,7 @@ inline void bcount(const uint8_t* const* xp, const int64_t* woff, int64_t nw, co
                 __m256i t[P];
 #pragma GCC unroll 4
                 for (int p = 0; p < P; ++p)
-                    t[p] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lut + 32 * xp[p][off + i]));
+                    t[p] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lut + (size_t{xp[p][off + i]} << 5)));
 #pragma GCC unroll 2
                 for (int b = 0; b < B; ++b) {
                     const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wbs + 32 * i));
