@@ -81,9 +81,9 @@ def test_binary_conv_matches_portable(isa):
 @pytest.mark.parametrize("isa", FAST_ISA_PARAMS)
 def test_binary_conv_largest_counts(isa):
     """Every input bit differs from its weight bit, so each popcount is as large as it can be (dot = -K): counters that
-    are widened late (bytes, 16-bit halves) must not wrap. Reductions of 9, 63 and 2043 words per pixel, and one of
-    2049 words, past what 16-bit halves hold."""
-    for k, cin in ((3, 64), (3, 448), (3, 227 * 64), (1, 2049 * 64)):
+    are widened late (bytes, 16-bit totals) must not wrap. Reductions of 9, 63 and 1017 words per pixel, and one of
+    1024 words, past what the AVX2 kernel's 16-bit totals hold."""
+    for k, cin in ((3, 64), (3, 448), (3, 113 * 64), (1, 1024 * 64)):
         x = -np.ones((1, 3, 4, cin), np.float32)  # all bits -1
         wneg = np.zeros((16, k, k, cin), bool)    # all weights +1
         wt = ops.BConvWeights(ops.pack_weight_signs(wneg), cin)

@@ -59,10 +59,10 @@ struct Epi8 {
 // their high nibbles): one vpshufb and one byte add count 16 channels x 8 bits, with no xor and no preparation of
 // the input (its bytes are read where they were packed). Register block: P pixels x B blocks of 16 channels, so a
 // step loads P table rows and B weight vectors for P*B vpshufb. Byte counts grow by at most 4 per step, 32 per
-// word: they are widened into 16-bit totals every kFlush words (one per channel and nibble half, at most 32 per
-// word), which hold kMaxWords words; longer reductions (Cin > 14,500 at 3x3) take the portable kernel.
+// word: they are widened into 16-bit totals every kFlush words (one per channel, at most 64 per word), which hold
+// kMaxWords words; longer reductions (Cin > 7,200 at 3x3) take the portable kernel.
 constexpr int kFlush = 7;
-constexpr int64_t kMaxWords = 65535 / 32;
+constexpr int64_t kMaxWords = 65535 / 64;
 constexpr int kRun = 32;  // pixels whose counts are made before their epilogue runs
 
 struct PairLut {
@@ -87,24 +87,29 @@ inline void lookup_add(__m256i& acc, __m256i table, __m256i idx) {
     asm("vpshufb %3, %2, %1\n\tvpaddb %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(table), "x"(idx));
 }
 
+// A channel's count in a pass as 16 bits: its byte in the low-nibble lane plus its byte in the high-nibble lane.
+inline __m256i pass_sum(__m256i a) {
+    return _mm256_add_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(a)),
+                            _mm256_cvtepu8_epi16(_mm256_extracti128_si256(a, 1)));
+}
+
 // The popcounts of P pixels x B channel blocks into cnt[b][p0 + p][16] (int32). xp[p]: pixel p's first input byte
 // (tap 0, 0); woff[q]: the byte offset of the pixel's q-th input word (taps in weight order), q < nw; wb: the
-// first block's weight bytes, the next blocks wbs bytes apart.
+// first block's weight bytes, the next blocks wbs bytes apart. No vector register outside the accumulators, the
+// table rows, the weights and one temporary stays live in the word loop (8 + 4 + 2 + 1 of the 16 for 4 x 2): the
+// flushes widen with vpmovzxbw, which needs no zero register.
 template <int P, int B>
 inline void bcount(const uint8_t* const* xp, const int64_t* woff, int64_t nw, const uint8_t* wb, int64_t wbs, int p0,
                    int32_t (*cnt)[kRun][OCB]) {
-    const __m256i zero = _mm256_setzero_si256();
     const uint8_t* lut = &kPairLut.row[0][0];
     __m256i acc[P][B];
-    // 16-bit totals: [0] channels 0-7, [1] channels 8-15, each as (low-nibble half | high-nibble half)
-    alignas(32) uint16_t tot[P][B][2][16] = {};
+    alignas(32) uint16_t tot[P][B][OCB];  // 16-bit totals per channel
     const uint8_t* w = wb;
-    for (int64_t q0 = 0; q0 < nw; q0 += kFlush) {
+    auto pass = [&](int64_t q0, int64_t qe) {  // words [q0, qe) into the byte counters
 #pragma GCC unroll 4
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
-            for (int b = 0; b < B; ++b) acc[p][b] = zero;
-        const int64_t qe = std::min(nw, q0 + kFlush);
+            for (int b = 0; b < B; ++b) acc[p][b] = _mm256_setzero_si256();
         for (int64_t q = q0; q < qe; ++q, w += 8 * 32) {
             const int64_t off = woff[q];
 #pragma GCC unroll 8
@@ -121,42 +126,31 @@ inline void bcount(const uint8_t* const* xp, const int64_t* woff, int64_t nw, co
                 }
             }
         }
-        if (q0 == 0 && qe == nw) {  // one pass: the channel counts straight from the byte counts
+    };
+    pass(0, std::min(nw, int64_t{kFlush}));
 #pragma GCC unroll 4
-            for (int p = 0; p < P; ++p)
+    for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
-                for (int b = 0; b < B; ++b) {
-                    const __m128i lo = _mm256_castsi256_si128(acc[p][b]), hi = _mm256_extracti128_si256(acc[p][b], 1);
-                    int32_t* c = cnt[b][p0 + p];
-                    _mm256_store_si256(reinterpret_cast<__m256i*>(c),
-                                       _mm256_add_epi32(_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(hi)));
-                    _mm256_store_si256(reinterpret_cast<__m256i*>(c + 8),
-                                       _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
-                                                        _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))));
-                }
-            return;
-        }
+        for (int b = 0; b < B; ++b) _mm256_store_si256(reinterpret_cast<__m256i*>(tot[p][b]), pass_sum(acc[p][b]));
+    for (int64_t q0 = kFlush; q0 < nw; q0 += kFlush) {
+        pass(q0, std::min(nw, q0 + kFlush));
 #pragma GCC unroll 4
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
             for (int b = 0; b < B; ++b) {
-                __m256i* t = reinterpret_cast<__m256i*>(tot[p][b][0]);
-                const __m256i l = _mm256_unpacklo_epi8(acc[p][b], zero), h = _mm256_unpackhi_epi8(acc[p][b], zero);
-                t[0] = _mm256_add_epi16(t[0], l);
-                t[1] = _mm256_add_epi16(t[1], h);
+                __m256i* t = reinterpret_cast<__m256i*>(tot[p][b]);
+                *t = _mm256_add_epi16(*t, pass_sum(acc[p][b]));
             }
     }
-    // Channel c's count: its low-nibble half plus its high-nibble half, as int32.
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
-        for (int b = 0; b < B; ++b)
-            for (int h = 0; h < 2; ++h) {
-                const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tot[p][b][h]));
-                const __m256i c = _mm256_add_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(t)),
-                                                   _mm256_cvtepu16_epi32(_mm256_extracti128_si256(t, 1)));
-                _mm256_store_si256(reinterpret_cast<__m256i*>(cnt[b][p0 + p] + 8 * h), c);
-            }
+        for (int b = 0; b < B; ++b) {
+            const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tot[p][b]));
+            int32_t* c = cnt[b][p0 + p];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(c), _mm256_cvtepu16_epi32(_mm256_castsi256_si128(t)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(c + 8), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(t, 1)));
+        }
 }
 
 // Pixels [ow0, ow0 + np) of output row (n, oh) for channel blocks ob .. ob + B - 1: counts, then the epilogue of
