@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,14 @@ def opt(default: Any, help: str, choices: tuple | None = None, registry: str | N
 
 
 @dataclass
+class TaskConfig:
+    name: str = opt("reid", "what the model learns: reid (person re-identification, the default), classification "
+                    "(images, top-1/top-5) or pointcloud (point-cloud classification); each task brings its data "
+                    "sets, model family, loss, metric and its own defaults for the keys below (docs/tasks.md)",
+                    registry="task")
+
+
+@dataclass
 class DataConfig:
     dataset: str = opt("synthetic", "data set name ('custom' reads a CSV list; 'synthetic' generates the built-in "
                        "benchmark on first use)", registry="dataset")
@@ -65,6 +73,15 @@ class DataConfig:
     synth_seed: int = opt(0, "synthetic set: generator seed")
     synth_difficulty: float = opt(SYNTH_DIFFICULTY, "synthetic set: 0 = easy (distinct people, mild cameras) .. "
                                   "1 = hard")
+    batch_size: int = opt(64, "classification / point clouds: training batch size (shuffled; re-ID uses P x K)")
+    num_points: int = opt(1024, "point clouds: points per cloud (subsampled, or drawn with replacement when a cloud "
+                          "has fewer; meshes are sampled to this many)")
+    up_axis: str = opt("z", "point clouds: the up axis (ModelNet: z)", choices=("x", "y", "z"))
+    rotate: bool = opt(True, "point clouds: random rotation about the up axis (training)")
+    point_scale: list = opt([0.8, 1.25], "point clouds: random isotropic scale range [low, high] (training; [1, 1] "
+                            "disables it)")
+    point_jitter: float = opt(0.01, "point clouds: std of the Gaussian jitter added to every point (training; clipped "
+                              "at 5 std; 0 disables it)")
 
 
 @dataclass
@@ -73,7 +90,14 @@ class ModelConfig:
     method: str = opt("real", "binarization method (real = float; see docs/methods.md)", registry="method")
     last_stride: int = opt(1, "stride of the last stage (1 keeps a larger final feature map, as in re-ID)",
                            choices=(1, 2))
-    width: int = opt(64, "channels of the first stage (64 is the standard ResNet)")
+    width: int = opt(64, "network width as the first-stage channels of a standard ResNet-18 (64 = every "
+                     "architecture's standard size; ResNet-20 has width/4 first-stage channels, PointNet width)")
+    stem: str = opt("imagenet", "image backbones: imagenet (7x7 stride-2 conv + max pool) or cifar (3x3 stride-1 "
+                    "conv, no pool, for 32x32 inputs)", choices=("imagenet", "cifar"))
+    aggregation: str = opt("ema-max", "point clouds: how per-point features become the global one: max, or "
+                           "ema-max (BiPointNet's entropy-maximising max: max - delta, delta chosen so a 1-bit layer "
+                           "after it sees balanced signs)", choices=("max", "ema-max"))
+    dropout: float = opt(0.0, "classification / point clouds: dropout before the final classifier")
     head: str = opt("bnneck", "re-ID head: bnneck (pool, BN, classifier) or fc2 (pool, FC, BN, classifier: the "
                     "paper's 'FC, FC' head)", choices=("bnneck", "fc2"))
     downsample: str = opt("auto", "binary models: the 1x1 downsample convs binary (BiRe-ID's accounting) or real "
@@ -178,6 +202,7 @@ class EvalConfig:
 
 @dataclass
 class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -198,6 +223,7 @@ class Config:
 
 # Short aliases for the flags people type most; each maps to a dotted key.
 ALIASES: dict[str, str] = {
+    "task": "task.name",
     "dataset": "data.dataset",
     "data-root": "data.root",
     "height": "data.height",
@@ -301,14 +327,39 @@ def _apply_dict(cfg: Config, d: dict, prefix: str = "") -> None:
             set_key(cfg, key, v)
 
 
-def from_dict(d: dict) -> Config:
+# (task name) -> {dotted key: value}: the settings a task starts from (``bireid.tasks.task_defaults``). The tasks
+# live above this module, so whoever builds a config passes their defaults in.
+TaskDefaults = Callable[[str], Mapping[str, Any]]
+DEFAULT_TASK = "reid"
+
+
+def new_config(task: str = DEFAULT_TASK, defaults: TaskDefaults | None = None) -> Config:
+    """A config for ``task``: the dataclass defaults, then the task's own defaults (``defaults(task)``)."""
     cfg = Config()
+    set_key(cfg, "task.name", task)
+    if defaults is not None:
+        for key, value in defaults(task).items():
+            set_key(cfg, key, value)
+    return cfg
+
+
+def _task_in(d: Mapping) -> str:
+    """The task a config mapping names (``task: {name: ...}``), else the default task."""
+    sec = d.get("task") if isinstance(d, Mapping) else None
+    name = sec.get("name") if isinstance(sec, Mapping) else None
+    return str(name) if name else DEFAULT_TASK
+
+
+def from_dict(d: dict, defaults: TaskDefaults | None = None) -> Config:
+    """The config a (possibly partial) mapping describes: the task's defaults, then the mapping's values."""
+    cfg = new_config(_task_in(d or {}), defaults)
     _apply_dict(cfg, d or {})
     validate(cfg)
     return cfg
 
 
-def load_yaml(path: str | Path) -> Config:
+def read_yaml(path: str | Path) -> dict:
+    """The mapping in a YAML config file ({} for an empty file); errors name the file."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
@@ -322,10 +373,15 @@ def load_yaml(path: str | Path) -> Config:
         raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
     if d is not None and not isinstance(d, dict):
         raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(d).__name__}")
+    return d or {}
+
+
+def load_yaml(path: str | Path, defaults: TaskDefaults | None = None) -> Config:
+    d = read_yaml(path)
     try:
-        return from_dict(d or {})
+        return from_dict(d, defaults)
     except ConfigError as e:
-        raise ConfigError(f"{p}: {e}") from None
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def validate(cfg: Config) -> None:
@@ -334,14 +390,16 @@ def validate(cfg: Config) -> None:
     for key, val in (("data.height", d.height), ("data.width", d.width), ("data.num_identities",
                      d.num_identities), ("data.num_instances", d.num_instances), ("data.test_batch_size",
                      d.test_batch_size), ("train.epochs", t.epochs), ("model.width", m.width),
-                     ("train.checkpoint_every", t.checkpoint_every), ("eval.max_rank", cfg.eval.max_rank)):
+                     ("train.checkpoint_every", t.checkpoint_every), ("eval.max_rank", cfg.eval.max_rank),
+                     ("data.batch_size", d.batch_size), ("data.num_points", d.num_points)):
         if val <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {val}")
     for key, val in (("data.workers", d.workers), ("data.pad", d.pad), ("train.eval_every", t.eval_every),
                      ("train.max_steps_per_epoch", t.max_steps_per_epoch), ("optim.warmup_epochs", o.warmup_epochs)):
         if val < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {val}")
-    for key, val, div in (("data.height", d.height, 32), ("data.width", d.width, 16)):
+    # The ImageNet stem and stages downsample by 32 (16 with last_stride 1); the CIFAR stem takes any size.
+    for key, val, div in (("data.height", d.height, 32), ("data.width", d.width, 16)) if m.stem == "imagenet" else ():
         if val % div:
             raise ConfigError(f"config key '{key}' = {val} must be divisible by {div}: the input size (height x "
                               "width) must have height divisible by 32 and width by 16 (the backbone downsamples "
@@ -350,6 +408,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"config key 'optim.lr' must be positive, got {o.lr}")
     if not 0 <= d.flip_prob <= 1 or not 0 <= d.erasing_prob <= 1:
         raise ConfigError("data.flip_prob and data.erasing_prob must lie in [0, 1]")
+    if len(d.point_scale) != 2 or not all(isinstance(v, (int, float)) for v in d.point_scale) \
+            or not 0 < d.point_scale[0] <= d.point_scale[1]:
+        raise ConfigError(f"data.point_scale must be [low, high] with 0 < low <= high, got {d.point_scale}")
+    if d.point_jitter < 0:
+        raise ConfigError(f"data.point_jitter must be >= 0, got {d.point_jitter}")
+    if not 0 <= m.dropout < 1:
+        raise ConfigError(f"model.dropout must lie in [0, 1), got {m.dropout}")
     if any(s not in (1, 2, 3) for s in cfg.gal.fr_stages):
         raise ConfigError(f"gal.fr_stages must be a subset of 1, 2, 3, got {cfg.gal.fr_stages}")
     if not 0 <= cfg.gal.disc_target_acc < 1:
@@ -419,17 +484,33 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, .
             g.add_argument(*names, dest=key, default=None, metavar=metavar, help=help_text)
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Build the config: defaults, then ``--config`` YAML, then per-field flags, then ``--set``."""
-    cfg = load_yaml(args.config) if getattr(args, "config", None) else Config()
-    for key, _f, _t in _walk(Config):
-        val = getattr(args, key, None)
-        if val is not None:
-            set_key(cfg, key, val)
+def _set_items(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    items = []
     for item in getattr(args, "set", []) or []:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
         k, v = item.split("=", 1)
-        set_key(cfg, k.strip(), yaml.safe_load(v) if v.strip() else "")
+        items.append((k.strip(), yaml.safe_load(v) if v.strip() else ""))
+    return items
+
+
+def config_from_args(args: argparse.Namespace, defaults: TaskDefaults | None = None) -> Config:
+    """Build the config: defaults (the dataclass's, then the task's via ``defaults``), then the ``--config`` YAML,
+    then per-field flags, then ``--set``. The task is the last one named by those."""
+    d = read_yaml(args.config) if getattr(args, "config", None) else {}
+    sets = _set_items(args)
+    task = next((str(v) for k, v in reversed(sets) if k == "task.name"), None) or getattr(args, "task.name", None) \
+        or _task_in(d)
+    cfg = new_config(task, defaults)
+    try:
+        _apply_dict(cfg, d)
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}") from None
+    for key, _f, _t in _walk(Config):
+        val = getattr(args, key, None)
+        if val is not None:
+            set_key(cfg, key, val)
+    for k, v in sets:
+        set_key(cfg, k, v)
     validate(cfg)
     return cfg

@@ -1,12 +1,14 @@
-"""bireid eval: evaluate a trained checkpoint or a deployed .bnn model (CMC Rank-1/5/10, mAP, mINP)."""
+"""bireid eval: evaluate a trained checkpoint or a deployed .bnn model by its task's metrics (re-ID: CMC Rank-1/5/10,
+mAP, mINP; classification and point clouds: top-1, top-5, mean class accuracy)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "evaluate a checkpoint or an exported .bnn model on a data set's query/gallery split"
+HELP = "evaluate a checkpoint or an exported .bnn model on a data set's query/gallery split (or test split)"
 DESCRIPTION = """Evaluate a trained model by the Market-1501 protocol (same-pid same-camera gallery entries
-removed per query; queries without a valid match skipped and counted).
+removed per query; queries without a valid match skipped and counted); a classification or point-cloud model
+on its data set's test split (top-1, top-5, mean class accuracy).
 
 --checkpoint evaluates the PyTorch model; --model evaluates the deployed .bnn file with the bit-packed engine,
 through the same loaders, flip, distance and re-ranking code; --model x.bnn --compare CHECKPOINT evaluates both
@@ -51,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_model
     from ..engine.setup import resolve_device
     from ..errors import UserError
-    from ..evaluation import format_results
     from ..factory import load_model
     from ..runtime import BNNModel
+    from ..tasks import get_task, task_defaults
 
     if args.compare and not args.model:
         raise UserError("--compare CHECKPOINT compares a .bnn model with it: give the model with --model")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             source = args.compare
         elif isinstance(stored.get("config"), dict):
             try:
-                cfg = from_dict(stored["config"])
+                cfg = from_dict(stored["config"], task_defaults)
             except ConfigError as e:
                 raise UserError(f"{args.model}: the config stored by `bireid export` is invalid ({e})") from None
             source = stored.get("checkpoint")
@@ -85,9 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if val is not None:
             set_key(cfg, key, val)
     validate(cfg)
+    task = get_task(cfg.task.name)
     eval_ds = evaluation_set(cfg, source, args.dataset, args.data_root)
-    if not eval_ds.query or not eval_ds.gallery:
-        raise ConfigError(f"data set {eval_ds.name} has no query/gallery images to evaluate on")
     results = {}
     if engine is not None:
         engine_cfg = copy.deepcopy(cfg)
@@ -97,38 +98,46 @@ def run(args: argparse.Namespace) -> int:
     if engine is None or args.compare:
         results["checkpoint"] = evaluate_model(model, cfg, eval_ds, device, DistInfo())
     first = next(iter(results.values()))
+    if not first:
+        raise ConfigError(f"data set {eval_ds.name} has nothing to evaluate on (no query/gallery or test split)")
     if args.json:
         out = dict(results) if len(results) > 1 else dict(first)
         if engine is None:
             out["complexity"] = complexity_line(model, cfg)
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{eval_ds.name}: {first['num_query']} queries x {first['num_gallery']} gallery "
-          f"({first['num_skipped_queries']} queries without a valid match skipped); metric {cfg.eval.metric}, "
-          f"flip {'on' if cfg.eval.flip else 'off'}, re-ranking {'on' if cfg.eval.rerank else 'off'}")
+    if "num_query" in first:
+        print(f"{eval_ds.name}: {first['num_query']} queries x {first['num_gallery']} gallery "
+              f"({first['num_skipped_queries']} queries without a valid match skipped); metric {cfg.eval.metric}, "
+              f"flip {'on' if cfg.eval.flip else 'off'}, re-ranking {'on' if cfg.eval.rerank else 'off'}")
+    else:
+        print(f"{eval_ds.name}: {first['num_samples']} test samples ({first['num_skipped']} unreadable, skipped)")
     if len(results) > 1:
-        print(comparison_table(results, {".bnn": args.model, "checkpoint": args.compare}))
+        print(comparison_table(results, {".bnn": args.model, "checkpoint": args.compare}, task.metric_keys))
     elif engine is not None:
         print(f"{args.model} ({engine.meta.get('binary_convs', '?')} binary convs, bit-packed engine): "
-              f"{format_results(first)}")
+              f"{task.format_results(first)}")
     else:
-        print(format_results(first))
+        print(task.format_results(first))
         print(complexity_line(model, cfg))
     return 0
 
 
 def evaluation_set(cfg, source, dataset: str | None = None, data_root: str | None = None):
-    """The query/gallery set to evaluate on: ``dataset``/``data_root`` when given, else the set ``cfg`` (the
-    config stored with the model) evaluated on. Only that set is read, for its query and gallery.
+    """The set to evaluate on: ``dataset``/``data_root`` when given, else the set ``cfg`` (the config stored with
+    the model) evaluated on, among the data sets of ``cfg``'s task. Only what evaluation needs is read (re-ID: the
+    query and gallery).
 
     ``source`` is the checkpoint the config came from: a relative data folder stored by an older bireid is
     looked for from the current folder (as it always was), then from the folder training ran in."""
-    from ..data import DATASETS, build_eval_dataset, evaluated_set
+    from ..data import build_eval_dataset, evaluated_set
     from ..errors import UserError
+    from ..tasks import get_task
 
-    name, root = evaluated_set(cfg)
+    registry = get_task(cfg.task.name).datasets
+    name, root = evaluated_set(cfg, registry)
     if dataset and dataset.lower() != name.lower():
-        name, root = dataset, DATASETS.get(dataset).default_root
+        name, root = dataset, registry.get(dataset).default_root
     if data_root:
         root = data_root
     elif root:
@@ -136,7 +145,7 @@ def evaluation_set(cfg, source, dataset: str | None = None, data_root: str | Non
     if not root:
         raise UserError(f"--data-root is required to evaluate on {name}")
     cfg.data.eval_dataset, cfg.data.eval_root = name, str(root)
-    return build_eval_dataset(cfg)
+    return build_eval_dataset(cfg, registry)
 
 
 def locate_stored_root(root: str, checkpoint, output_dir: str) -> str:
@@ -178,11 +187,16 @@ def training_folder(checkpoint, output_dir: str):
     return None
 
 
-def comparison_table(results: dict, sources: dict) -> str:
-    """Metrics of the deployed model and the checkpoint side by side, in percent, with their difference."""
+LABELS = {"rank1": "Rank-1", "rank5": "Rank-5", "rank10": "Rank-10", "mAP": "mAP", "mINP": "mINP", "top1": "top-1",
+          "top5": "top-5", "class_acc": "mean class acc."}
+
+
+def comparison_table(results: dict, sources: dict,
+                     keys: tuple[str, ...] = ("rank1", "rank5", "rank10", "mAP", "mINP")) -> str:
+    """Metrics (``keys``) of the deployed model and the checkpoint side by side, in percent, with their
+    difference."""
     rows = [("", ".bnn (engine)", "checkpoint (PyTorch)", "difference")]
-    for label, key in (("Rank-1", "rank1"), ("Rank-5", "rank5"), ("Rank-10", "rank10"), ("mAP", "mAP"),
-                       ("mINP", "mINP")):
+    for label, key in ((LABELS.get(k, k), k) for k in keys):
         a, b = 100 * results[".bnn"][key], 100 * results["checkpoint"][key]
         rows.append((label, f"{a:.2f}%", f"{b:.2f}%", f"{a - b:+.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -194,10 +208,12 @@ def comparison_table(results: dict, sources: dict) -> str:
 def complexity_line(model, cfg) -> str:
     """One line: OPs speedup and storage saving of this model at its input size."""
     from ..complexity import count_complexity
+    from ..tasks import get_task
 
-    rep = count_complexity(model, input_size=(cfg.data.height, cfg.data.width))
+    channels, h, w = get_task(cfg.task.name).input_shape(cfg)
+    rep = count_complexity(model, input_size=(h, w), in_channels=channels)
     d = rep.to_dict()
     t = d.get("totals", d)
-    return (f"complexity at {cfg.data.height}x{cfg.data.width}: {t['ops']:.3e} OPs "
+    return (f"complexity at {h}x{w}: {t['ops']:.3e} OPs "
             f"(float {t['float_flops']:.3e} FLOPs): speedup {t['speedup']:.2f}x, "
             f"storage {t['storage_bits'] / 8 / 2**20:.2f} MiB, saving {t['storage_saving']:.2f}x")

@@ -10,8 +10,9 @@ XNOR-popcount engine only (bireid.runtime); BatchNorm and the binary scales are 
 normalization are taken from the checkpoint's config and stored in the file, with the config itself (so that
 `bireid eval --model x.bnn` evaluates on the data the checkpoint was evaluated on).
 
---verify compares the engine with PyTorch on real images: --verify-images DIR, else the query/gallery images
-of the checkpoint's evaluation set, else (only when neither exists, and said so) random images. It reports
+--verify compares the engine with PyTorch on real inputs: --verify-images DIR, else the query/gallery images
+of the checkpoint's evaluation set (classification and point clouds: samples of its test split), else (only when
+neither exists, and said so) random inputs. It reports
 the per-image cosine similarity of the two features and the agreement of a small retrieval (each image's
 nearest neighbours among the others); it fails when an image's cosine is below 0.99 or the mean top-k overlap
 below 90%: a wrong export scrambles features, while a near-threshold sign flip in a binary layer moves one
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from ..deploy.export import ExportError, export_bnn
     from ..errors import UserError
     from ..factory import load_model
-    from ..images import IMAGENET_MEAN, IMAGENET_STD, list_images
+    from ..images import list_images
+    from ..tasks import get_task
 
     out = Path(args.out)
     for path, flag in ((out, "--out"), (Path(args.onnx) if args.onnx else None, "--onnx")):
@@ -59,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
         if not verify_paths:
             raise UserError(f"--verify-images {args.verify_images}: no images found")
     model, cfg = load_model(args.checkpoint, "cpu")
-    size = (int(cfg.data.height), int(cfg.data.width))
+    task = get_task(cfg.task.name)
+    _, h, w = task.input_shape(cfg)  # a point cloud of P points is a (3, P, 1) input
+    size = (int(h), int(w))
+    mean, std = task.input_norm
     extra = {"checkpoint": str(Path(args.checkpoint).resolve()), "config": cfg.to_dict()}
     try:
-        path = export_bnn(model, args.out, input_size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        path = export_bnn(model, args.out, input_size=size, mean=mean, std=std,
                           name=f"{cfg.model.arch}-{cfg.model.method}", extra=extra)
     except ExportError as e:
         raise UserError(f"cannot export {args.checkpoint}: {e}") from None
@@ -73,21 +78,56 @@ def run(args: argparse.Namespace) -> int:
 
     rt = BNNModel.load(path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): input {size[0]}x{size[1]}, "
-          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d features")
+          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d output")
     if args.onnx:
         from ..deploy.onnx_export import export_onnx
 
         print(f"wrote {export_onnx(model, args.onnx, size)}")
     if not args.verify:
         return 0
-    images, what = verification_images(cfg, args.checkpoint, verify_paths)
-    report = verify_export(model, rt, images)
+    batch, what = task_samples(cfg, task) if verify_paths is None else (None, "")
+    if batch is not None:
+        report = compare_outputs(model, rt, batch)
+    else:
+        images, what = verification_images(cfg, args.checkpoint, verify_paths)
+        report = verify_export(model, rt, images)
     print(f"verify: {report.summary()}; compared on {what}")
     if not report.ok:
         print(f"bireid export: error: the exported model does not reproduce PyTorch's retrieval ({report.problem()}); "
               f"the requested files were written", file=sys.stderr)
         return EXIT_VERIFY_FAILED
     return 0
+
+
+def task_samples(cfg, task):
+    """(A batch of up to VERIFY_IMAGES test samples through the task's test transform, a description) for a task
+    whose evaluation set has a test split (classification, point clouds), else (None, "")."""
+    import numpy as np
+    import torch
+
+    from ..data import DatasetError
+
+    try:
+        _, eval_ds = task.build_datasets(cfg)
+    except (DatasetError, OSError) as e:
+        print(f"verify: cannot read the checkpoint's data set ({e})")
+        return None, ""
+    split = getattr(eval_ds, "test", None)
+    if split is None or len(split) < 2:
+        return None, ""
+    idx = np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)
+    transform = task.transform(cfg, False)
+    batch = torch.stack([transform(split.load(int(i))) for i in idx]).numpy()
+    return batch, f"{len(idx)} test samples of {eval_ds.name}"
+
+
+def compare_outputs(model, rt, batch) -> VerifyReport:
+    """PyTorch's and the engine's outputs for the same prepared inputs."""
+    import torch
+
+    with torch.no_grad():
+        ref = model(torch.from_numpy(batch)).numpy()
+    return VerifyReport(ref, rt.forward(batch), TOPK)
 
 
 def verification_images(cfg, checkpoint: str, paths=None) -> tuple[list, str]:

@@ -1,4 +1,5 @@
-"""P x K identity batch sampler for metric-learning losses, shardable across distributed ranks."""
+"""Batch samplers, shardable across distributed ranks: P x K identities (re-ID metric learning) and plain shuffled
+batches (classification)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,43 @@ class RandomIdentitySampler(Sampler[list[int]]):
         lo = self.rank * per_rank
         for batch in self.global_batches():
             yield batch[lo:lo + per_rank]
+
+
+class ShuffleBatchSampler(Sampler[list[int]]):
+    """Shuffled fixed-size batches over ``n`` items (classification), shardable across distributed ranks.
+
+    ``batch_size`` is the global batch: epoch ``e`` shuffles all items with ``random.Random(seed + e)`` and cuts
+    ``n // batch_size`` batches (the incomplete last one is dropped: every step has the same batch size, and a
+    batch of one would break BatchNorm); with ``world_size > 1`` rank ``r`` yields the ``r``-th contiguous
+    ``batch_size / world_size`` slice of each, so the union over ranks is exactly the single-process batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"invalid rank {rank} for world_size {world_size}")
+        if batch_size % world_size:
+            raise ValueError(f"the batch size ({batch_size}) must be divisible by the number of processes "
+                             f"({world_size})")
+        if n < batch_size:
+            raise DatasetError(f"the training set has {n} samples, fewer than one batch of {batch_size} "
+                               "(data.batch_size); lower it")
+        self.n, self.batch_size = n, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose (deterministic) order the next iteration yields."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(range(self.n))
+        random.Random(self.seed + self.epoch).shuffle(order)
+        per_rank = self.batch_size // self.world_size
+        lo = self.rank * per_rank
+        for b in range(len(self)):
+            yield order[b * self.batch_size + lo:b * self.batch_size + lo + per_rank]

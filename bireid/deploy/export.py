@@ -1,4 +1,5 @@
-"""Export a trained PyTorch re-ID model to the torch-free ``.bnn`` format (and to ONNX).
+"""Export a trained PyTorch model (re-ID, image or point-cloud classifier) to the torch-free ``.bnn`` format (and to
+ONNX).
 
 The model is traced with ``torch.fx`` (eval mode) with the building blocks (convs, BatchNorm, (R)PReLU,
 pooling, linear) as leaves, so any backbone composed of them exports, whatever its block structure. Each
@@ -21,12 +22,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..images import IMAGENET_MEAN, IMAGENET_STD
-from ..nn import BinaryConv2d, PooledConv2d, RPReLU, is_binary_conv
+from ..nn import BinaryConv2d, GlobalMaxPool, PooledConv2d, RPReLU, is_binary_conv
 from ..runtime.format import write_bnn
 from ..runtime.ops import pack_weight_signs
 
 _LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.PReLU, RPReLU, nn.ReLU, nn.Hardtanh, nn.MaxPool2d,
-           nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear, nn.Identity, nn.Flatten, nn.Dropout)
+           nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear, nn.Identity, nn.Flatten, nn.Dropout, GlobalMaxPool)
 
 
 # The pooling functions a traced forward may call (``F.avg_pool2d`` is the ATen op itself; ``torch`` has no
@@ -50,7 +51,7 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
 
 @dataclass
 class _Prim:
-    kind: str                   # conv | affine | add | act | clamp | maxpool | avgpool | gap | linear
+    kind: str                   # conv | affine | add | act | clamp | maxpool | avgpool | gap | gmp | linear
     ins: list[str]
     out: str
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +108,13 @@ class _Builder:
             self.pool(name, "maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool", x, out, m.kernel_size,
                       m.stride, m.padding, m.ceil_mode, getattr(m, "count_include_pad", True),
                       getattr(m, "dilation", 1), getattr(m, "divisor_override", None))
+        elif isinstance(m, GlobalMaxPool):
+            if r != 4:
+                raise ExportError(f"{name}: global max pooling needs a 4-D input")
+            # max(x) - shift: the runtime's global max pool, then a per-channel bias (max commutes with the shift).
+            self.emit("gmp", [x], f"{out}__max" if m.shift else out, c, 4)
+            if m.shift:
+                self.emit("affine", [f"{out}__max"], out, c, 4, scale=None, bias=np.full(c, -m.shift))
         elif isinstance(m, nn.AdaptiveAvgPool2d):
             osz = m.output_size
             if osz not in (1, (1, 1)):

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, check_state_compatible, read_checkpoint, save_checkpoint
-from ..config import Config, ConfigError
+from ..config import DEFAULT_TASK, Config, ConfigError
 from ..distributed import unwrap
 from .setup import TrainingParts
 
 # Model keys a resumed run must share with the checkpoint (others, e.g. the learning rate, may change).
-SAME_MODEL_KEYS = ("arch", "method", "head", "width", "last_stride")
+SAME_MODEL_KEYS = ("arch", "method", "head", "width", "last_stride", "stem", "aggregation")
 
 
 def rng_state() -> dict[str, Any]:
@@ -100,9 +100,13 @@ def restore(path: Path, parts: TrainingParts, cfg: Config) -> tuple[int, list[di
     if not path.exists():
         raise CheckpointError(f"--resume: no checkpoint to resume at {path}")
     state, meta, states = read_checkpoint(path)
+    old_task = meta.get("config", {}).get("task", {}).get("name", DEFAULT_TASK)
+    if old_task != cfg.task.name:
+        raise CheckpointError(f"--resume: {path} was trained for --task {old_task}, the config asks for "
+                              f"{cfg.task.name}")
     if meta.get("num_classes") != parts.num_classes:
-        raise CheckpointError(f"--resume: {path} was trained with {meta.get('num_classes')} identities, this data "
-                              f"set has {parts.num_classes}")
+        raise CheckpointError(f"--resume: {path} was trained with {meta.get('num_classes')} classes (identities), "
+                              f"this data set has {parts.num_classes}")
     old = meta.get("config", {}).get("model", {})
     for key in SAME_MODEL_KEYS:
         if key in old and old[key] != getattr(cfg.model, key):

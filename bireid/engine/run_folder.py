@@ -18,8 +18,7 @@ import torch.nn as nn
 
 from ..checkpoint import atomic_write, save_checkpoint
 from ..config import Config, ConfigError
-
-METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+from ..tasks import get_task
 
 
 def prepare_output_dir(out: Path) -> None:
@@ -51,7 +50,7 @@ def log_epoch(out: Path, history: list[dict], cfg: Config) -> None:
     msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items())
     print(msg, flush=True)
     write_log(out, history, cfg.train.log_format)
-    plot_curves(out, history)
+    plot_curves(out, history, get_task(cfg.task.name).table_metrics)
 
 
 def write_log(out: Path, history: list[dict], fmt: str) -> None:
@@ -69,7 +68,12 @@ def write_log(out: Path, history: list[dict], fmt: str) -> None:
     atomic_write(out / "log.csv", lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
-def plot_curves(out: Path, history: list[dict]) -> None:
+REID_CURVES = (("mAP", "mAP"), ("rank1", "Rank-1"))
+
+
+def plot_curves(out: Path, history: list[dict], metrics: tuple[tuple[str, str], ...] = REID_CURVES) -> None:
+    """``curves.png``: the losses, the auxiliary terms, and the training accuracy with the evaluation ``metrics``
+    ((key, label) pairs) wherever an epoch record has them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,11 +92,11 @@ def plot_curves(out: Path, history: list[dict]) -> None:
     if not aux_keys:
         axes[1].text(0.5, 0.5, "no auxiliary losses\n(KR-GAL / FR-GAL / distillation off)", ha="center",
                      va="center", transform=axes[1].transAxes, color="gray")
-    axes[2].plot(ep, [r.get("acc") for r in history], label="train ID acc")
-    ev = [(r["epoch"], r) for r in history if "mAP" in r]
-    if ev:
-        axes[2].plot([e for e, _ in ev], [r["mAP"] for _, r in ev], "o-", label="mAP")
-        axes[2].plot([e for e, _ in ev], [r["rank1"] for _, r in ev], "s-", label="Rank-1")
+    axes[2].plot(ep, [r.get("acc") for r in history], label="train accuracy")
+    for (key, label), marker in zip(metrics, "os^v"):
+        ev = [(r["epoch"], r[key]) for r in history if key in r]
+        if ev:
+            axes[2].plot([e for e, _ in ev], [v for _, v in ev], marker + "-", label=label)
     axes[2].set_title("accuracy")
     for a in axes:
         a.set_xlabel("epoch")
@@ -108,10 +112,11 @@ def plot_curves(out: Path, history: list[dict]) -> None:
 def write_final(out: Path, model: nn.Module, cfg: Config, num_classes: int, results: dict[str, Any],
                 history: list[dict]) -> None:
     """The final metrics into the last log record, then ``model.safetensors`` and ``results.json``."""
-    if history and results.get("mAP") is not None:
-        history[-1].update({k: results[k] for k in METRIC_KEYS})
+    task = get_task(cfg.task.name)
+    if history and results.get(task.primary_metric) is not None:
+        history[-1].update({k: results[k] for k in task.metric_keys})
         write_log(out, history, cfg.train.log_format)
-        plot_curves(out, history)
+        plot_curves(out, history, task.table_metrics)
     meta = {"config": cfg.to_dict(), "num_classes": num_classes, "epoch": cfg.train.epochs,
             "results": {k: v for k, v in results.items() if k != "history"}}
     save_checkpoint(out / "model.safetensors", model.state_dict(), meta)

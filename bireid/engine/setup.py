@@ -1,4 +1,6 @@
-"""Setting up a run: the device, the seeds, the data sets, and every part that training updates.
+"""Setting up a run: the device, the seeds, the data sets, and every part that training updates (what is specific
+to the task -- data sets, number of classes, model family, training loader, objective -- comes from its record,
+``bireid.tasks``).
 
 ``build_parts`` builds, in this order (the order fixes how the global RNG is consumed, so a seed gives the same
 run): the model (initialised from ``model.init_from`` when set), the method's auxiliary losses (with the
@@ -9,7 +11,6 @@ losses' parameter groups, the training loader, the schedule and the AMP scaler.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,21 +20,19 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from ..config import Config, ConfigError
-from ..data import ReIDDataset, build_datasets, build_train_loader
 from ..distributed import DistInfo
 from ..factory import create_model, init_from_checkpoint, load_model, model_kwargs
 from ..methods import Method, get_method
-from ..modeling.losses import reid_loss_terms
+from ..tasks import get_task
+from ..tasks.base import LossTerms
 from .optim import build_optimizer, build_param_groups, build_scheduler
-
-LossTerms = Callable[[dict[str, Any], torch.Tensor], dict[str, torch.Tensor]]
 
 
 @dataclass
 class TrainingParts:
     """What a run trains and steps. ``model`` becomes its DDP wrapper under several processes (``unwrap`` it);
-    ``loss_terms(outputs, targets)`` is the task's objective (re-ID: identity CE + triplet), to which the
-    AuxLoss terms are added; ``iters`` is the number of steps per epoch."""
+    ``loss_terms(outputs, targets)`` is the task's objective (re-ID: identity CE + triplet; classification: CE), to
+    which the AuxLoss terms are added; ``iters`` is the number of steps per epoch."""
 
     model: nn.Module
     aux_losses: nn.ModuleList
@@ -63,20 +62,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_datasets(cfg: Config, dist_info: DistInfo) -> tuple[ReIDDataset, ReIDDataset]:
-    """The config's (train, eval) data sets; rank 0 builds first (the synthetic set is generated once), the
-    other ranks read it after the barrier."""
+def load_datasets(cfg: Config, dist_info: DistInfo) -> tuple[Any, Any]:
+    """The config's (train, eval) data sets, parsed by its task; rank 0 builds first (the synthetic set is
+    generated once), the other ranks read it after the barrier."""
     if dist_info.enabled and not dist_info.is_main:
         torch.distributed.barrier()
-    datasets = build_datasets(cfg)
+    datasets = get_task(cfg.task.name).build_datasets(cfg)
     if dist_info.enabled and dist_info.is_main:
         torch.distributed.barrier()
     return datasets
 
 
-def build_parts(cfg: Config, train_ds: ReIDDataset, device: torch.device, dist_info: DistInfo) -> TrainingParts:
+def build_parts(cfg: Config, train_ds: Any, device: torch.device, dist_info: DistInfo) -> TrainingParts:
     """Every trained part of a run, in the order the module docstring gives."""
-    num_classes = train_ds.num_train_pids
+    task = get_task(cfg.task.name)
+    num_classes = task.num_classes(train_ds)
     model = create_model(**model_kwargs(cfg, num_classes))
     if cfg.model.init_from:
         rep = init_from_checkpoint(model, cfg.model.init_from)
@@ -96,14 +96,13 @@ def build_parts(cfg: Config, train_ds: ReIDDataset, device: torch.device, dist_i
     for a in aux_losses:
         groups += [g for g in a.param_groups() if g.get("params")]
     optimizer = build_optimizer(groups, cfg)
-    loader = build_train_loader(cfg, train_ds, rank=dist_info.rank, world_size=dist_info.world_size,
-                                seed=cfg.train.seed)
+    loader = task.build_train_loader(cfg, train_ds, dist_info.rank, dist_info.world_size, cfg.train.seed)
     iters = len(loader.batch_sampler)
     if cfg.train.max_steps_per_epoch > 0:
         iters = min(iters, cfg.train.max_steps_per_epoch)
     use_amp = cfg.train.amp and device.type == "cuda"
     return TrainingParts(model=model, aux_losses=aux_losses, method=method, num_classes=num_classes,
-                         loss_terms=lambda outputs, targets: reid_loss_terms(outputs, targets, cfg.loss),
+                         loss_terms=task.loss_terms(cfg),
                          optimizer=optimizer, scheduler=build_scheduler(optimizer, iters, cfg),
                          scaler=torch.amp.GradScaler("cuda", enabled=use_amp), loader=loader, iters=iters,
                          device=device, use_amp=use_amp)

@@ -21,6 +21,7 @@ from ..data import absolute_data_paths, check_data_config
 from ..distributed import DistInfo, all_reduce_mean, broadcast_module, cleanup_distributed, init_distributed, unwrap
 from ..factory import check_model_config
 from ..nn import set_binarization
+from ..tasks import get_task
 from .evaluate import evaluate_model
 from .resume import save_resumable, start
 from .run_folder import log_epoch, prepare_output_dir, write_final
@@ -42,11 +43,12 @@ def train(cfg: Config, *, datasets: tuple | None = None, stop_after_epochs: int 
     called after every training step (tests use it to crash at a known point).
     """
     check_model_config(cfg)
+    task = get_task(cfg.task.name)
     if datasets is None:
-        check_data_config(cfg)
+        check_data_config(cfg, task.datasets)
     # The run's config (config.yaml, checkpoints) names its data by absolute paths, so that `bireid eval` and
     # `bireid export --verify` find it from any folder.
-    cfg = absolute_data_paths(cfg)
+    cfg = absolute_data_paths(cfg, task.datasets)
     device = resolve_device(cfg.train.device)
     dist_info = init_distributed(cfg.train.device)
     result = _run(cfg, device, dist_info, datasets, stop_after_epochs, on_step)

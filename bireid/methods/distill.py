@@ -14,8 +14,8 @@ class DistillationLoss(nn.Module):
 
     ReActNet writes the loss as the soft cross-entropy ``-sum p_t log p_s``; KL differs from it only by the
     teacher's entropy, a constant, so the gradients are identical and the logged value is 0 at a perfect
-    match. Teacher logits are ``teacher.classifier(teacher(images))`` with the teacher in eval mode (an eval
-    ReIDModel returns its test feature, not logits), computed without gradient.
+    match. Teacher logits are ``teacher.logits(images)`` with the teacher in eval mode (an eval ReIDModel returns
+    its test feature, a Classifier its logits; ``logits`` gives class scores for both), computed without gradient.
 
     The teacher is kept out of ``state_dict()`` (it is not trained and has its own checkpoint) but follows
     ``.to(device)``; ``train()`` never switches it out of eval mode.
@@ -25,7 +25,8 @@ class DistillationLoss(nn.Module):
         super().__init__()
         clf = getattr(teacher, "classifier", None)
         if not isinstance(clf, nn.Linear):
-            raise ValueError("the distillation teacher must be a ReIDModel with a linear 'classifier' head")
+            raise ValueError("the distillation teacher must be a bireid model (ReIDModel or Classifier) with a linear "
+                             "'classifier' head")
         if clf.out_features != num_classes:
             raise ValueError(f"the teacher classifies {clf.out_features} identities but the student "
                              f"{num_classes}: train the teacher on the same training set")
@@ -50,7 +51,7 @@ class DistillationLoss(nn.Module):
     @torch.no_grad()
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
         self.teacher.eval()
-        return self.teacher.classifier(self.teacher(images)).float()
+        return self.teacher.logits(images).float()
 
     def generator_loss(self, model: nn.Module, images: torch.Tensor, outputs: dict[str, Any],
                        targets: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
-"""Re-ID losses: label-smoothed identity cross-entropy and the batch-hard triplet loss, and ``reid_loss_terms``
-(the two as the trainer's objective)."""
+"""Losses: label-smoothed cross-entropy, the batch-hard triplet loss, ``reid_loss_terms`` (the two as re-ID's
+objective) and ``classification_loss_terms`` (the image and point-cloud tasks' objective)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,9 @@ def reid_loss_terms(outputs: dict[str, Any], targets: torch.Tensor, cfg: Any) ->
         tri, _prec = batch_hard_triplet_loss(outputs["feat"], targets, cfg.margin)
         terms["triplet"] = cfg.triplet_weight * tri
     return terms
+
+
+def classification_loss_terms(outputs: dict[str, Any], targets: torch.Tensor, cfg: Any) -> dict[str, torch.Tensor]:
+    """The classification objective as named terms: cross-entropy on the logits, label-smoothed by
+    ``cfg.label_smoothing`` (``cfg`` is the config's loss section; 0 = plain cross-entropy)."""
+    return {"ce": cross_entropy_label_smooth(outputs["logits"], targets, cfg.label_smoothing)}

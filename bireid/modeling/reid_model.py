@@ -44,3 +44,8 @@ class ReIDModel(nn.Module):
         if not self.training:
             return fb
         return {"logits": self.classifier(fb), "feat": f, "feat_bn": fb, "stages": stages}
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Identity logits of ``x`` in the current mode (eval: the classifier on the test feature)."""
+        out = self(x)
+        return out["logits"] if isinstance(out, dict) else self.classifier(out)

@@ -8,6 +8,7 @@ Tensors are float32 NHWC (4-D) or (N, C) (2-D). Node kinds in the JSON ``nodes``
 - ``pointwise``: ``channels`` and the epilogue fields, on a 4-D or 2-D tensor.
 - ``maxpool`` / ``avgpool``: ``k``, ``stride``, ``pad``, ``ceil_mode``, ``count_include_pad`` (avg only).
 - ``gap``: global average pooling, 4-D -> 2-D.
+- ``gmp``: global max pooling over all positions, 4-D -> 4-D with a 1x1 map (a point cloud's aggregation).
 - ``linear``: ``weight`` (out, in) blob, ``bias`` (blob or null), 2-D only.
 
 Epilogue fields (per output channel, applied in this order): ``scale``/``bias`` (blob or null),
@@ -174,6 +175,10 @@ class BNNModel:
                 if len(s_in) != 3:
                     raise c.fail("gap needs a 4-D input")
                 s_out = (s_in[2],)
+            elif op == "gmp":
+                if len(s_in) != 3:
+                    raise c.fail("gmp needs a 4-D input")
+                s_out = (1, 1, s_in[2])
             elif op == "linear":
                 if len(s_in) != 1:
                     raise c.fail("linear needs a 2-D input")
@@ -473,6 +478,8 @@ class BNNModel:
             return _engine.avg_pool2d(x, a["k"], a["stride"], a["pad"], a["ceil_mode"], a["count_include_pad"])
         if op == "gap":
             return _engine.global_avg_pool(x)
+        if op == "gmp":  # a max is exact in any order: NumPy gives the bits PyTorch does
+            return np.ascontiguousarray(x.max(axis=(1, 2), keepdims=True))
         if op == "linear":
             y = x @ a["wt"]
             return y + a["bias"] if a["bias"] is not None else y

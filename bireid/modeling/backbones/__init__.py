@@ -1,4 +1,4 @@
-"""Backbones: real-valued ResNets (``resnet``) and their 1-bit counterparts (``binary_resnet``); importing this
-package registers both families."""
+"""Backbones: real-valued ResNets (``resnet``), their 1-bit counterparts (``binary_resnet``) and PointNet in both
+families (``pointnet``); importing this package registers them all."""
 
-from . import binary_resnet, resnet  # noqa: F401  (registration side effects)
+from . import binary_resnet, pointnet, resnet  # noqa: F401  (registration side effects)

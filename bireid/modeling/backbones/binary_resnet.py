@@ -1,4 +1,4 @@
-"""1-bit ResNet-18/34/50 (family ``"binary"``), Bi-Real layout by default.
+"""1-bit ResNet-18/34/50 and CIFAR ResNet-20 (family ``"binary"``), Bi-Real layout by default.
 
 Layout (``block_style='bireal'``, Bi-Real Net / BiRe-ID): every binary 3x3 conv has its own real-valued
 identity shortcut::
@@ -17,7 +17,8 @@ cin == planes (the first block of stage 1 at width 64; otherwise none), conv2 (3
 ``downsample``), as in the real bottleneck. No extra parameterised projections are introduced, so the
 module names and shapes stay those of the real ResNet-50.
 
-The stem (conv7x7 + BN + ReLU/PReLU + maxpool) is real-valued; the first binary layer binarizes its output.
+The stem (conv7x7 + BN + ReLU/PReLU + maxpool, or the CIFAR 3x3 conv + BN + ReLU/PReLU; see
+``bireid.modeling.backbones.resnet``) is real-valued; the first binary layer binarizes its output.
 
 Downsampling (``downsample``):
 - ``'binary'``: ``BinaryConv2d(1x1, stride s) + BN`` (BiRe-ID's accounting: the 1x1 convs are binary);
@@ -38,10 +39,10 @@ import torch.nn.functional as F
 from ...nn import BinaryConv2d, PooledConv2d, make_activation
 from ...nn.scaling import ScalingSpec
 from ..registry import register_backbone
-from .resnet import StagedBackbone, build_stages
+from .resnet import StagedBackbone, build_stages, make_stem, resnet20_width
 
 
-class _Opts:
+class BinaryOptions:
     """The binary options shared by every block of one backbone."""
 
     def __init__(self, act_binarizer: str, weight_binarizer: str, scaling: ScalingSpec, pad_value: float,
@@ -78,7 +79,7 @@ class _Opts:
 class BinaryBasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, cin: int, planes: int, stride: int, o: _Opts) -> None:
+    def __init__(self, cin: int, planes: int, stride: int, o: BinaryOptions) -> None:
         super().__init__()
         self.style = o.block_style
         self.conv1 = o.conv(cin, planes, 3, stride)
@@ -101,7 +102,7 @@ class BinaryBasicBlock(nn.Module):
 class BinaryBottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int, o: _Opts) -> None:
+    def __init__(self, cin: int, planes: int, stride: int, o: BinaryOptions) -> None:
         super().__init__()
         cout = planes * 4
         self.style = o.block_style
@@ -138,7 +139,8 @@ class BinaryResNet(StagedBackbone):
     def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64,
                  downsample: str = "binary", act_binarizer: str = "approx", weight_binarizer: str = "approx",
                  activation: str = "prelu", scaling: ScalingSpec = "none", pad_value: float = 0.0,
-                 block_style: str = "bireal", stem_activation: str | None = None, branch_gamma: float = 0.1) -> None:
+                 block_style: str = "bireal", stem_activation: str | None = None, branch_gamma: float = 0.1,
+                 stem: str = "imagenet") -> None:
         super().__init__()
         if last_stride not in (1, 2):
             raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
@@ -146,11 +148,10 @@ class BinaryResNet(StagedBackbone):
             raise ValueError(f"width must be positive, got {width}")
         if not 0.0 <= branch_gamma <= 1.0:
             raise ValueError(f"branch_gamma must be in [0, 1], got {branch_gamma}")
-        o = _Opts(act_binarizer, weight_binarizer, scaling, pad_value, activation, downsample, block_style)
+        o = BinaryOptions(act_binarizer, weight_binarizer, scaling, pad_value, activation, downsample, block_style)
         if stem_activation is None:  # PReLU where the blocks use a PReLU-like non-linearity, else ReLU
             stem_activation = "prelu" if activation in ("prelu", "rprelu") else "relu"
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                                  make_activation(stem_activation, width), nn.MaxPool2d(3, 2, 1))
+        self.stem = make_stem(stem, width, make_activation(stem_activation, width))
         self.stages, self.stage_channels = build_stages(lambda cin, planes, stride: block(cin, planes, stride, o),
                                                         block.expansion, layers, width, last_stride)
         self.out_channels = self.stage_channels[-1]
@@ -172,12 +173,17 @@ class BinaryResNet(StagedBackbone):
                     bn = getattr(blk, name, None)
                     if bn is not None:
                         nn.init.constant_(bn.weight, branch_gamma)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                reset = getattr(getattr(m, "scaling", None), "reset_from", None)
-                if reset is not None:  # a learned alpha follows the re-initialised weight
-                    reset(m.weight)
+        init_convs(self)
+
+
+def init_convs(module: nn.Module) -> None:
+    """Kaiming (fan-out) init of every conv of ``module``; a learned alpha follows its re-initialised weight."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            reset = getattr(getattr(m, "scaling", None), "reset_from", None)
+            if reset is not None:
+                reset(m.weight)
 
 
 @register_backbone("resnet18", family="binary")
@@ -196,3 +202,9 @@ def binary_resnet34(last_stride: int = 1, width: int = 64, **kw) -> BinaryResNet
 def binary_resnet50(last_stride: int = 1, width: int = 64, **kw) -> BinaryResNet:
     """Binary ResNet-50 (bottleneck); keyword options as :class:`BinaryResNet`."""
     return BinaryResNet(BinaryBottleneck, [3, 4, 6, 3], last_stride, width, **kw)
+
+
+@register_backbone("resnet20", family="binary")
+def binary_resnet20(last_stride: int = 2, width: int = 64, stem: str = "cifar", **kw) -> BinaryResNet:
+    """Binary CIFAR ResNet-20 (16, 32, 64 channels at the standard width); keyword options as :class:`BinaryResNet`."""
+    return BinaryResNet(BinaryBasicBlock, [3, 3, 3], last_stride, resnet20_width(width), stem=stem, **kw)

@@ -1,7 +1,14 @@
-"""Real-valued ResNet-18/34/50, written for re-ID (``last_stride``) and returning every stage's map.
+"""Real-valued ResNet-18/34/50 (re-ID's ``last_stride``) and the CIFAR ResNet-20, returning every stage's map.
 
-Contract shared by all backbones: ``forward(x)`` returns the list of the four stage outputs (low to high
-level); ``stage_channels`` lists their channel counts and ``out_channels`` is the last one.
+Contract shared by all backbones: ``forward(x)`` returns the list of the stage outputs (low to high level; four
+for ResNet-18/34/50, three for ResNet-20); ``stage_channels`` lists their channel counts and ``out_channels`` is
+the last one.
+
+Stems (``stem``): ``'imagenet'`` is the 7x7 stride-2 conv + BN + activation + 3x3 stride-2 max pool; ``'cifar'``
+the 3x3 stride-1 conv + BN + activation of the CIFAR ResNets (He et al. 2016, sec. 4.2), for 32x32 inputs.
+``width`` is the network width in ResNet-18 terms (64 = standard): ResNet-18/34/50 have ``width`` first-stage
+channels, ResNet-20 ``width / 4`` (16, 32, 64 at the standard size). ResNet-20's shortcuts that change shape are
+1x1 convs + BN (option B of the paper; its CIFAR models use zero-padding, option A, 0.27M vs 0.27M+ parameters).
 """
 
 from __future__ import annotations
@@ -93,11 +100,31 @@ class StagedBackbone(nn.Module):
         return outs
 
 
+STEMS = ("imagenet", "cifar")
+
+
+def make_stem(kind: str, width: int, activation: nn.Module) -> nn.Sequential:
+    """The real-valued stem of every image backbone: conv, BN, ``activation`` (and a max pool for 'imagenet')."""
+    if kind == "imagenet":
+        return nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), activation,
+                             nn.MaxPool2d(3, 2, 1))
+    if kind == "cifar":
+        return nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), activation)
+    raise ValueError(f"unknown stem {kind!r}: use {' or '.join(STEMS)}")
+
+
+def resnet20_width(width: int) -> int:
+    """First-stage channels of ResNet-20 at network width ``width`` (ResNet-18 terms): 16 at the standard 64."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return max(1, width // 4)
+
+
 class ResNet(StagedBackbone):
-    def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64):
+    def __init__(self, block: type, layers: list[int], last_stride: int = 1, width: int = 64,
+                 stem: str = "imagenet"):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.stem = make_stem(stem, width, nn.ReLU(inplace=True))
         self.stages, self.stage_channels = build_stages(block, block.expansion, layers, width, last_stride)
         self.out_channels = self.stage_channels[-1]
         for m in self.modules():
@@ -116,15 +143,21 @@ class ResNet(StagedBackbone):
 
 
 @register_backbone("resnet18")
-def resnet18(last_stride: int = 1, width: int = 64) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], last_stride, width)
+def resnet18(last_stride: int = 1, width: int = 64, stem: str = "imagenet") -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], last_stride, width, stem)
 
 
 @register_backbone("resnet34")
-def resnet34(last_stride: int = 1, width: int = 64) -> ResNet:
-    return ResNet(BasicBlock, [3, 4, 6, 3], last_stride, width)
+def resnet34(last_stride: int = 1, width: int = 64, stem: str = "imagenet") -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], last_stride, width, stem)
 
 
 @register_backbone("resnet50")
-def resnet50(last_stride: int = 1, width: int = 64) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], last_stride, width)
+def resnet50(last_stride: int = 1, width: int = 64, stem: str = "imagenet") -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], last_stride, width, stem)
+
+
+@register_backbone("resnet20")
+def resnet20(last_stride: int = 2, width: int = 64, stem: str = "cifar") -> ResNet:
+    """CIFAR ResNet-20: three stages of three basic blocks (16, 32, 64 channels at the standard width)."""
+    return ResNet(BasicBlock, [3, 3, 3], last_stride, resnet20_width(width), stem)
