@@ -15,7 +15,7 @@ from torch.utils.data import Dataset, Subset, get_worker_info
 from ...boxes import encode
 from ...images import IMAGENET_MEAN, IMAGENET_STD, preprocess
 from ..datasets.base import BadImageError
-from ..loader import BAD_IMAGE_POLICIES, BadSample, ReIDLoader
+from ..loader import BAD_IMAGE_POLICIES, BadSample, ReIDLoader, _Collated
 from ..samplers import ShuffleBatchSampler
 from ..transforms import load_image
 from .base import DetSample
@@ -58,12 +58,23 @@ class DetectionImages(Dataset):
         return torch.from_numpy(x), torch.from_numpy(t), 0, int(i)
 
 
+def collate_detection(items: list) -> _Collated:
+    """The re-ID collate with the targets stacked where re-ID has pids."""
+    good = [it for it in items if not isinstance(it, BadSample)]
+    bad = [it for it in items if isinstance(it, BadSample)]
+    return _Collated(torch.stack([g[0] for g in good]) if good else None,
+                     torch.stack([g[1] for g in good]) if good else torch.zeros(0),
+                     torch.tensor([g[2] for g in good], dtype=torch.long),
+                     torch.tensor([g[3] for g in good], dtype=torch.long), bad)
+
+
 def build_detection_train_loader(samples: Sequence[DetSample], height: int, width: int, stride: int,
                                  batch_size: int, flip_prob: float, workers: int, bad_images: str, seed: int,
                                  rank: int = 0, world_size: int = 1) -> ReIDLoader:
     sampler = ShuffleBatchSampler(len(samples), batch_size, seed=seed, rank=rank, world_size=world_size)
     ds = DetectionImages(samples, height, width, stride, True, flip_prob, bad_images)
-    return ReIDLoader(ds, batch_sampler=sampler, num_workers=workers, persistent_workers=False, seed=seed, rank=rank)
+    return ReIDLoader(ds, batch_sampler=sampler, num_workers=workers, persistent_workers=False, seed=seed, rank=rank,
+                      collate_fn=collate_detection)
 
 
 def build_detection_test_loader(samples: Sequence[DetSample], height: int, width: int, stride: int, batch_size: int,
@@ -72,7 +83,8 @@ def build_detection_test_loader(samples: Sequence[DetSample], height: int, width
     if world_size > 1:
         ds = Subset(ds, list(range(rank, len(samples), world_size)))
         ds.bad_images = bad_images  # type: ignore[attr-defined]  (the loader reads the policy off its data set)
-    return ReIDLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, persistent_workers=False)
+    return ReIDLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, persistent_workers=False,
+                      collate_fn=collate_detection)
 
 
 __all__ = ["DetectionImages", "build_detection_test_loader", "build_detection_train_loader",
