@@ -82,7 +82,7 @@ def decode(head: np.ndarray, stride: int, top_k: int = 100, score_thresh: float 
     scores = heat[py, px]
     order = np.lexsort((px, py, -scores))[:top_k]  # ties broken by position: the same order everywhere
     py, px, scores = py[order], px[order], scores[order]
-    w, h = head[1, py, px], head[2, py, px]
+    w, h = np.maximum(head[1, py, px], 0), np.maximum(head[2, py, px], 0)  # an untrained head can go negative
     cx, cy = px + head[3, py, px], py + head[4, py, px]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32) * stride
     scores = scores.astype(np.float32)
