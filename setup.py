@@ -2,7 +2,9 @@
 
 The extension is plain C++17 + OpenMP with pybind11 and never links against torch. Each instruction set's kernels
 (csrc/kernels_<isa>.cpp) are compiled with a target pragma of their own and chosen at run time, so the default
-flags stay portable.
+flags stay portable: no architecture flag is passed on any machine. On AArch64 the x86 files compile to stubs and
+the NEON kernels need no flag (Advanced SIMD is part of every AArch64 CPU), so `pip install .` there builds and
+picks them by itself.
 """
 
 import glob
@@ -14,7 +16,7 @@ from setuptools import setup
 
 CSRC = "bireid/runtime/csrc"
 
-# No FMA contraction: every ISA path must round exactly alike.
+# No FMA contraction: every ISA path must round exactly alike (GCC contracts by default, on AArch64 too).
 compile_args = ["-O3", "-ffp-contract=off"]
 link_args: list[str] = []
 if sys.platform != "win32" and os.environ.get("BIREID_NO_OPENMP") != "1":

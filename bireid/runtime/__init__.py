@@ -1,7 +1,7 @@
 """Torch-free inference runtime for exported binary re-ID models (``.bnn`` files).
 
 Needs numpy only: the kernels are the compiled extension ``bireid.runtime._engine`` (C++/OpenMP; AVX-512
-VPOPCNTDQ, AVX2 or portable code chosen at run time, ``BIREID_RUNTIME_ISA`` forces one).
+VPOPCNTDQ, AVX2, NEON (AArch64) or portable code chosen at run time, ``BIREID_RUNTIME_ISA`` forces one).
 """
 
 from .errors import FormatError

@@ -10,6 +10,7 @@ namespace bireid {
 // Each kernels_<isa>.cpp: its table, or null with *why set where this build or this CPU cannot run it.
 const KernelTable* kernels_avx512(const char** why);
 const KernelTable* kernels_avx2(const char** why);
+const KernelTable* kernels_neon(const char** why);
 const KernelTable* kernels_portable(const char** why);
 
 namespace {
@@ -23,6 +24,7 @@ struct IsaProbe {
 constexpr IsaProbe kIsas[] = {
     {"avx512", kernels_avx512},
     {"avx2", kernels_avx2},
+    {"neon", kernels_neon},
     {"portable", kernels_portable},
 };
 

@@ -284,25 +284,10 @@ void wino2_rows_avx2(const FConvArgs& a, const Wino2Args& wa, int64_t n, int s, 
     constexpr int B = kWinoQB, N = kWinoN, M = kWinoM;
     const WinoPlan& pl = wa.pl;
     const int c = pl.cin, nt = pl.nterms;
-    const int64_t tsz = wino_row_floats(pl, wa.nq), cstride = nt * wino_qs(wa.nq);
     const int64_t ublk = static_cast<int64_t>(nt) * c * nt * 16;
-    // The steps of each accumulator (RA, CA), in the portable order: offsets into t (at tile block 0) and u.
     std::vector<int64_t> toff, uoff;
     int first[N * N + 1];
-    for (int ra = 0; ra < N; ++ra)
-        for (int ca = 0; ca < N; ++ca) {
-            first[ra * N + ca] = static_cast<int>(toff.size());
-            for (int rt = 0; rt < nt; ++rt) {
-                if (pl.acc[rt] != ra) continue;
-                for (int ci = 0; ci < c; ++ci)
-                    for (int ct = 0; ct < nt; ++ct) {
-                        if (pl.acc[ct] != ca) continue;
-                        toff.push_back(rt * tsz + ci * cstride + ct * B);
-                        uoff.push_back(((static_cast<int64_t>(rt) * c + ci) * nt + ct) * 16);
-                    }
-            }
-        }
-    first[N * N] = static_cast<int>(toff.size());
+    wino2_steps(pl, wa.nq, toff, uoff, first);
     alignas(32) float mbuf[N][N][B][16];  // M[RA][CA][tile][channel]
     alignas(32) float ybuf[N][M][B][16];  // after the column transform
     const int nqb = wino_nqb(wa.nq);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels.h"
 #include "epilogue.h"
@@ -177,6 +178,31 @@ static inline void wino2_tile_transform(const WinoPlan& pl, int nq, int s, Rows 
         d += pl.cn[ch] * tsz;
     }
 }
+// The steps of each accumulator M[RA][CA] of the 2-D kernel in the portable order (row terms of RA, ci, column terms
+// of CA), for vector kernels that compute one accumulator at a time: offsets into the row tile's input t (at tile
+// block 0) and into a 16-channel block's weights u; accumulator RA * 6 + CA runs steps [first[i], first[i + 1]).
+static inline void wino2_steps(const WinoPlan& pl, int nq, std::vector<int64_t>& toff, std::vector<int64_t>& uoff,
+                               int (&first)[kWinoN * kWinoN + 1]) {
+    const int c = pl.cin, nt = pl.nterms;
+    const int64_t tsz = wino_row_floats(pl, nq), cstride = nt * wino_qs(nq);
+    toff.clear();
+    uoff.clear();
+    for (int ra = 0; ra < kWinoN; ++ra)
+        for (int ca = 0; ca < kWinoN; ++ca) {
+            first[ra * kWinoN + ca] = static_cast<int>(toff.size());
+            for (int rt = 0; rt < nt; ++rt) {
+                if (pl.acc[rt] != ra) continue;
+                for (int ci = 0; ci < c; ++ci)
+                    for (int ct = 0; ct < nt; ++ct) {
+                        if (pl.acc[ct] != ca) continue;
+                        toff.push_back(rt * tsz + ci * cstride + ct * kWinoQB);
+                        uoff.push_back(((static_cast<int64_t>(rt) * c + ci) * nt + ct) * 16);
+                    }
+            }
+        }
+    first[kWinoN * kWinoN] = static_cast<int>(toff.size());
+}
+
 // The output transform of six accumulators (one lane): y[0..2] (the formulas above).
 static inline void wino_out3(float m0, float m1, float m2, float m3, float m4, float m5, float* y) {
     const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
