@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ...config import ConfigError
 from ..datasets.base import DatasetError
 from ..synth.figure import Pose, _background, _shade
 from ..synth.knobs import SS, resolve_knobs
@@ -172,6 +173,9 @@ def ensure_scenes(root: str | os.PathLike = DEFAULT_ROOT, num_train: int = 300, 
 
 
 def _config_options(d: Any) -> dict[str, Any]:
+    n = d.synth_scenes
+    if not isinstance(n, (list, tuple)) or len(n) != 2:
+        raise ConfigError(f"config key 'data.synth_scenes' must be [train, test] scene counts, got {n!r}")
     return dict(num_train=d.synth_scenes[0], num_test=d.synth_scenes[1], seed=d.synth_seed, height=d.height,
                 width=d.width, difficulty=d.synth_difficulty)
 
