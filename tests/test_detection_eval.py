@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bireid.data.detection import DetSample
-from bireid.evaluation.detection import coco_ap, detection_metrics, voc_ap50
+from bireid.evaluation.detection import coco_ap, detection_metrics, format_detection, voc_ap50
 
 # One image, two people; three detections ranked A (exact on person 1), B (on nothing), C (on person 2).
 GT = [DetSample("x.jpg", 100, 100, np.array([[50, 50, 80, 90], [0, 0, 10, 10]], np.float32))]
@@ -52,4 +52,5 @@ def test_no_detections_and_percent_report():
     assert coco_ap(GT, [(np.zeros((0, 4)), np.zeros(0))]) == {"AP": 0.0, "AP50": 0.0}
     assert voc_ap50(GT, [(np.zeros((0, 4)), np.zeros(0))]) == 0.0
     m = detection_metrics(GT, dets([0, 0, 10, 10]))
-    assert m["voc_AP50"] == pytest.approx(500 / 6) and m["num_images"] == 1
+    assert m["voc_AP50"] == pytest.approx(5 / 6) and m["num_images"] == 1
+    assert "VOC AP50 83.33%" in format_detection(m)

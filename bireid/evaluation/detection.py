@@ -92,13 +92,12 @@ def voc_ap50(gts: Sequence[Any], dets: Detections, iou_thresh: float = 0.5) -> f
 
 
 def detection_metrics(gts: Sequence[Any], dets: Detections) -> dict[str, float]:
-    """COCO AP and AP50 (pycocotools) and VOC AP50, in percent."""
-    m = coco_ap(gts, dets)
-    return {"AP": 100 * m["AP"], "AP50": 100 * m["AP50"], "voc_AP50": 100 * voc_ap50(gts, dets),
-            "num_images": len(gts)}
+    """COCO AP and AP50 (pycocotools) and VOC AP50, as fractions (as the other tasks' metrics)."""
+    return {**coco_ap(gts, dets), "voc_AP50": voc_ap50(gts, dets), "num_images": len(gts)}
 
 
 def format_detection(m: Mapping[str, Any]) -> str:
     if "AP" not in m:
         return "no test images"
-    return f"AP {m['AP']:.1f}  AP50 {m['AP50']:.1f}  VOC AP50 {m['voc_AP50']:.1f}  ({m.get('num_images', 0)} images)"
+    return (f"AP {100 * m['AP']:.2f}% | AP50 {100 * m['AP50']:.2f}% | VOC AP50 {100 * m['voc_AP50']:.2f}% "
+            f"({m.get('num_images', 0)} images)")
