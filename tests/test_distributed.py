@@ -8,7 +8,6 @@ without the averaging: each rank would step with its own gradient (and a summed 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import textwrap
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from helpers import tiny_config
+from helpers import free_port, tiny_config
 from torch.nn.parallel import DistributedDataParallel
 
 from bireid import create_model
@@ -26,12 +25,6 @@ from bireid.modeling.losses import batch_hard_triplet_loss, cross_entropy_label_
 WORLD = 2
 STEPS = 3
 METHODS = ("real", "bireid")  # a float model, and the binary one (sign + straight-through, learned alpha)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _setup(method: str):
@@ -98,7 +91,7 @@ def _max_diff(a: dict, b: dict) -> float:
 
 def test_ddp_steps_average_gradients(tmp_path):
     torch.set_num_threads(1)
-    mp.start_processes(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, start_method="spawn")
+    mp.start_processes(_ddp_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, start_method="spawn")
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
     tol = 1e-6  # measured: 0 (bit-identical) on this machine; room for another reduction order
     for method in METHODS:
@@ -151,7 +144,7 @@ def test_torchrun_train_keeps_ranks_identical(tiny_synth, tmp_path):
     script.write_text(_TRAIN_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD), "--master_addr",
-           "127.0.0.1", "--master_port", str(_free_port()), str(script), str(cfg_path), str(tmp_path)]
+           "127.0.0.1", "--master_port", str(free_port()), str(script), str(cfg_path), str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

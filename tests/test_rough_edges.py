@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import FakeTerminal, tiny_config
+from helpers import FakeTerminal, free_port, tiny_config
 
 from bireid.cli import build_parser, main
 from bireid.config import Config
@@ -67,19 +66,13 @@ def test_evaluation_shows_progress(tiny_synth, tmp_path, monkeypatch, capsys):
     assert "gallery" in term.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_torchrun_reports_the_result_once(tiny_synth, tmp_path):
     cfg = tiny_config(tiny_synth, tmp_path / "ddp", **{"train.epochs": 1, "data.num_identities": 6})
     cfg.save(tmp_path / "ddp.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
+           "--master_port", str(free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     finals = [line for line in proc.stdout.splitlines() if line.startswith("run folder:")]

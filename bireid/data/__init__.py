@@ -21,7 +21,7 @@ from .labelled import LabelledData, Split
 from .loader import ImageDataset, build_test_loaders, build_train_loader
 from .pointcloud import POINTCLOUD_DATASETS
 from .samplers import RandomIdentitySampler
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, load_image
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, config_transforms, load_image
 
 __all__ = [
     "CLASSIFICATION_DATASETS",
@@ -45,6 +45,7 @@ __all__ = [
     "build_transforms",
     "build_train_loader",
     "check_data_config",
+    "config_transforms",
     "evaluated_set",
     "list_datasets",
     "load_image",

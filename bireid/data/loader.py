@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .datasets.base import BadImageError, ReIDDataset, Sample
 from .samplers import RandomIdentitySampler
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms, load_image
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, config_transforms, load_image
 
 if TYPE_CHECKING:
     from bireid.config import Config
@@ -168,7 +168,7 @@ def build_train_loader(cfg: Config, dataset: ReIDDataset, rank: int = 0, world_s
     seed = cfg.train.seed if seed is None else seed
     sampler = RandomIdentitySampler([s.pid for s in dataset.train], d.num_identities, d.num_instances,
                                     seed=seed, rank=rank, world_size=world_size)
-    tf = build_transforms(d.height, d.width, True, flip_prob=d.flip_prob, pad=d.pad, erasing_prob=d.erasing_prob)
+    tf = config_transforms(d, True)
     return ReIDLoader(ImageDataset(dataset.train, tf, d.bad_images), batch_sampler=sampler, num_workers=d.workers,
                       persistent_workers=False, pin_memory=_pin(cfg), seed=seed, rank=rank)
 
@@ -178,7 +178,7 @@ def build_test_loaders(cfg: Config, dataset: ReIDDataset, mean: Sequence[float] 
     """Query and gallery loaders: test transforms (``mean``/``std``: a deployed model's own normalisation),
     ``cfg.data.test_batch_size``, data-set order."""
     d = cfg.data
-    tf = build_transforms(d.height, d.width, False, mean=mean, std=std)
+    tf = config_transforms(d, False, mean, std)
     loaders = tuple(ReIDLoader(ImageDataset(samples, tf, d.bad_images), batch_size=d.test_batch_size, shuffle=False,
                                num_workers=d.workers, persistent_workers=False, pin_memory=_pin(cfg))
                     for samples in (dataset.query, dataset.gallery))

@@ -23,7 +23,8 @@ from ..images import IMAGENET_MEAN, IMAGENET_STD
 from .datasets.base import BadImageError
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Compose", "PadCrop", "Preprocess", "RandomErasing",
-           "RandomHorizontalFlip", "Resize", "ToNormalizedTensor", "build_transforms", "load_image"]
+           "RandomHorizontalFlip", "Resize", "ToNormalizedTensor", "build_transforms", "config_transforms",
+           "load_image"]
 
 def load_image(path: str | Path) -> Image.Image:
     """Read an image fully and return it in RGB by :mod:`bireid.images`' rules (the deployed extractor's too).
@@ -204,3 +205,10 @@ def build_transforms(height: int, width: int, is_train: bool, flip_prob: float =
     if erasing_prob > 0:
         steps.append(RandomErasing(erasing_prob))
     return Compose(steps)
+
+
+def config_transforms(data: Any, is_train: bool, mean: Sequence[float] = IMAGENET_MEAN,
+                      std: Sequence[float] = IMAGENET_STD) -> Compose:
+    """:func:`build_transforms` with the settings of a config's ``data`` section (size, flip, pad, erasing): the
+    image pipeline of re-ID and of image classification, whose defaults differ only in those settings."""
+    return build_transforms(data.height, data.width, is_train, data.flip_prob, data.pad, data.erasing_prob, mean, std)

@@ -1,5 +1,6 @@
 """What the two classification tasks (images, point clouds) share: data sets from a registry, the classifier
-model, cross-entropy, and the evaluation hook (top-1 / top-5 / mean class accuracy on the test split)."""
+model, cross-entropy, and the evaluation hook (top-1 / top-5 / mean class accuracy on the test split), put
+together by ``labelled_task`` from what differs (data sets, the sample -> tensor transform, the model's options)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from ..config import ConfigError
 from ..data import LabelledData, build_datasets
 from ..data.labelled import build_labelled_test_loader, build_labelled_train_loader
 from ..distributed import DistInfo, gather_tensors
-from ..evaluation import classification_metrics, predict
+from ..evaluation import classification_metrics, format_classification, predict
 from ..modeling import Classifier
 from ..modeling.losses import classification_loss_terms
 from ..registry import Registry
+from .base import Task
 
 METRIC_KEYS = ("top1", "top5", "class_acc")
 Transform = Callable[[Any, bool], Callable[[Any], torch.Tensor]]  # (cfg, train) -> sample -> tensor
@@ -83,3 +85,21 @@ def evaluator(transform: Transform, input_norm: tuple[tuple[float, ...], tuple[f
 
 def ce_loss_terms(cfg: Any):
     return lambda outputs, targets: classification_loss_terms(outputs, targets, cfg.loss)
+
+
+def labelled_task(name: str, summary: str, datasets: Registry, backbones: tuple[str, ...], transform: Transform,
+                  input_norm: tuple[tuple[float, ...], tuple[float, ...]],
+                  model_options: Callable[[Any], dict[str, Any]], table_metrics: tuple[tuple[str, str], ...],
+                  input_shape: Callable[[Any], tuple[int, int, int]], describe_model: Callable[[Any], str],
+                  defaults: dict[str, Any]) -> Task:
+    """The ``Task`` of a classification task over ``datasets``: the classifier model (``model.dropout``),
+    shuffled batches of ``transform``'s tensors, cross-entropy, top-1 as the primary metric, 10 classes in the
+    complexity reference."""
+    return Task(
+        name=name, summary=summary, datasets=datasets, backbones=backbones, build_model=build_classifier,
+        head_options=("dropout",), model_options=model_options, build_datasets=datasets_builder(datasets),
+        num_classes=lambda ds: ds.num_classes, transform=transform, build_train_loader=train_loader_builder(transform),
+        loss_terms=ce_loss_terms, evaluate=evaluator(transform, input_norm), metric_keys=METRIC_KEYS,
+        table_metrics=table_metrics, primary_metric="top1", format_results=format_classification,
+        input_shape=input_shape, input_norm=input_norm, describe_model=describe_model,
+        reference={"num_classes": 10}, defaults=defaults)

@@ -17,7 +17,7 @@ from ..data import (
     build_datasets,
     build_test_loaders,
     build_train_loader,
-    build_transforms,
+    config_transforms,
 )
 from ..distributed import DistInfo, gather_tensors
 from ..evaluation import evaluate_features, extract_features, format_results
@@ -68,8 +68,7 @@ REID = register_task(Task(
                                "stem": cfg.model.stem},
     build_datasets=build_datasets,
     num_classes=lambda ds: ds.num_train_pids,
-    transform=lambda cfg, train: build_transforms(cfg.data.height, cfg.data.width, train, cfg.data.flip_prob,
-                                                  cfg.data.pad, cfg.data.erasing_prob),
+    transform=lambda cfg, train: config_transforms(cfg.data, train),
     build_train_loader=_train_loader,
     loss_terms=lambda cfg: (lambda outputs, targets: reid_loss_terms(outputs, targets, cfg.loss)),
     evaluate=evaluate_reid,

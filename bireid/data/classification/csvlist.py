@@ -9,10 +9,9 @@ class names; their files need not exist).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from ..datasets.base import DatasetError, find_list_file
+from ..datasets.base import DatasetError, find_list_file, listed_path, read_list_rows
 from ..labelled import FileSplit, LabelledData
 from ..transforms import load_image
 from .base import register_classification_dataset
@@ -26,32 +25,16 @@ def csv_list(root: str | Path, eval_only: bool = False) -> LabelledData:
     """Read the CSV list at ``root`` (a file, or a folder holding list.csv)."""
     csv_path = find_list_file(root, "csv", DEFAULT_NAME)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetError(f"csv: CSV list {csv_path.resolve()} is empty")
-        if tuple(h.strip().lower() for h in header) != HEADER:
-            raise DatasetError(f"csv: CSV list {csv_path.resolve()} must start with the header '{','.join(HEADER)}', "
-                               f"got '{','.join(header)}'")
-        for row in reader:
-            where = f"line {reader.line_num} of {csv_path.resolve()}"
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 3:
-                raise DatasetError(f"csv: expected 3 fields (path,label,split) at {where}, got {len(row)}")
-            rel, label, split = (c.strip() for c in row)
-            split = {"val": "test"}.get(split.lower(), split.lower())
-            if split not in rows:
-                raise DatasetError(f"csv: split must be train, test or val at {where}, got {split!r}")
-            if not label:
-                raise DatasetError(f"csv: empty label at {where}")
-            path = Path(rel).expanduser()
-            if not path.is_absolute():
-                path = csv_path.parent / path
-            if not path.is_file() and not (eval_only and split == "train"):
-                raise DatasetError(f"csv: image {path.resolve()} listed at {where} does not exist")
-            rows[split].append((str(path), label))
+    for where, (rel, label, split) in read_list_rows(csv_path, "csv", HEADER):
+        split = {"val": "test"}.get(split.lower(), split.lower())
+        if split not in rows:
+            raise DatasetError(f"csv: split must be train, test or val at {where}, got {split!r}")
+        if not label:
+            raise DatasetError(f"csv: empty label at {where}")
+        path = listed_path(rel, csv_path)
+        if not path.is_file() and not (eval_only and split == "train"):
+            raise DatasetError(f"csv: image {path.resolve()} listed at {where} does not exist")
+        rows[split].append((str(path), label))
     if not rows["train"]:
         raise DatasetError(f"csv: CSV list {csv_path.resolve()} has no training rows")
     classes = sorted({label for _, label in rows["train"]})

@@ -8,8 +8,9 @@ a classifier, while query and gallery keep the original ids (only equality matte
 
 from __future__ import annotations
 
+import csv
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -195,6 +196,34 @@ def find_list_file(root: str | Path, dataset: str, default_name: str = "list.csv
     elif not p.is_file():
         raise DatasetError(f"{dataset}: CSV list {p.resolve()} does not exist")
     return p
+
+
+def read_list_rows(csv_path: Path, dataset: str, header: tuple[str, ...]) -> Iterator[tuple[str, list[str]]]:
+    """The rows of the CSV list ``csv_path`` below its header, which must be ``header`` (any case): ``(where,
+    fields)`` for each non-blank row, its fields stripped and as many as the header's; ``where`` names the line and
+    the file for the caller's own errors."""
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        first = next(reader, None)
+        if first is None:
+            raise DatasetError(f"{dataset}: CSV list {csv_path.resolve()} is empty")
+        if tuple(h.strip().lower() for h in first) != header:
+            raise DatasetError(f"{dataset}: CSV list {csv_path.resolve()} must start with the header "
+                               f"'{','.join(header)}', got '{','.join(first)}'")
+        for row in reader:
+            where = f"line {reader.line_num} of {csv_path.resolve()}"
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise DatasetError(f"{dataset}: expected {len(header)} fields ({','.join(header)}) at {where}, got "
+                                   f"{len(row)}")
+            yield where, [c.strip() for c in row]
+
+
+def listed_path(rel: str, csv_path: Path) -> Path:
+    """A path given in a CSV list: relative ones are relative to the list's folder."""
+    path = Path(rel).expanduser()
+    return path if path.is_absolute() else csv_path.parent / path
 
 
 def check_camera(cam: int, num_cams: int, path: Path | str, dataset: str) -> int:

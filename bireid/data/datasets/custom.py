@@ -15,10 +15,18 @@ file must exist. Any split may be empty (e.g. an evaluation-only list), but not 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from .base import DatasetError, ReIDDataset, Sample, find_list_file, register_dataset, relabel
+from .base import (
+    DatasetError,
+    ReIDDataset,
+    Sample,
+    find_list_file,
+    listed_path,
+    read_list_rows,
+    register_dataset,
+    relabel,
+)
 
 HEADER = ("path", "pid", "camid", "split")
 SPLITS = ("train", "query", "gallery")
@@ -37,42 +45,25 @@ def custom(root: str | Path, eval_only: bool = False) -> ReIDDataset:
     """Read the CSV list at ``root`` (a file, or a folder holding list.csv); ``eval_only`` skips the train rows
     (their files need not exist)."""
     csv_path = find_list_file(root, "custom", DEFAULT_NAME)
-    base = csv_path.parent
     splits: dict[str, list[Sample]] = {s: [] for s in SPLITS}
-    with csv_path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetError(f"custom: CSV list {csv_path.resolve()} is empty")
-        if tuple(h.strip().lower() for h in header) != HEADER:
-            raise DatasetError(f"custom: CSV list {csv_path.resolve()} must start with the header "
-                               f"'{','.join(HEADER)}', got '{','.join(header)}'")
-        for row in reader:
-            where = f"line {reader.line_num} of {csv_path.resolve()}"
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 4:
-                raise DatasetError(f"custom: expected 4 fields (path,pid,camid,split) at {where}, got {len(row)}")
-            rel, pid_text, cam_text, split = (c.strip() for c in row)
-            pid = _int(pid_text, "pid", where)
-            camid = _int(cam_text, "camid", where)
-            split = split.lower()
-            if split not in SPLITS:
-                raise DatasetError(f"custom: split must be train, query or gallery at {where}, got {split!r}")
-            if eval_only and split == "train":
-                continue
-            if camid < 0:
-                raise DatasetError(f"custom: camid must be >= 0 (0-based) at {where}, got {camid}")
-            if pid == -1:
-                continue  # junk
-            if pid < 0:
-                raise DatasetError(f"custom: pid must be >= 0 (or -1 for junk) at {where}, got {pid}")
-            path = Path(rel).expanduser()
-            if not path.is_absolute():
-                path = base / path
-            if not path.is_file():
-                raise DatasetError(f"custom: image {path.resolve()} listed at {where} does not exist")
-            splits[split].append(Sample(str(path), pid, camid))
+    for where, (rel, pid_text, cam_text, split) in read_list_rows(csv_path, "custom", HEADER):
+        pid = _int(pid_text, "pid", where)
+        camid = _int(cam_text, "camid", where)
+        split = split.lower()
+        if split not in SPLITS:
+            raise DatasetError(f"custom: split must be train, query or gallery at {where}, got {split!r}")
+        if eval_only and split == "train":
+            continue
+        if camid < 0:
+            raise DatasetError(f"custom: camid must be >= 0 (0-based) at {where}, got {camid}")
+        if pid == -1:
+            continue  # junk
+        if pid < 0:
+            raise DatasetError(f"custom: pid must be >= 0 (or -1 for junk) at {where}, got {pid}")
+        path = listed_path(rel, csv_path)
+        if not path.is_file():
+            raise DatasetError(f"custom: image {path.resolve()} listed at {where} does not exist")
+        splits[split].append(Sample(str(path), pid, camid))
     if not any(splits.values()):
         raise DatasetError(f"custom: CSV list {csv_path.resolve()} has no images")
     return ReIDDataset("custom", relabel(splits["train"]), splits["query"], splits["gallery"])
