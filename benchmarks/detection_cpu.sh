@@ -21,5 +21,5 @@ nice -n 10 .venv/bin/bireid ablate --task detection --data-root "$OUT/scenes" --
   --set data.workers=0 --set train.threads="$THREADS" --set train.progress=false --set optim.warmup_epochs=1 \
   --title "Ablation: synthetic pedestrian scenes, ResNet-18-det width $WIDTH, ${SIZE}x${SIZE}, $EPOCHS epochs (CPU budget)" \
   --out "$OUT/ABLATION.md"
-run=$(ls -d "$OUT"/runs/bireid-both*/ | head -1)
+run=$(ls -d "$OUT"/runs/bireid-both/seed*/ | head -1)
 nice -n 10 .venv/bin/python benchmarks/detection_figure.py "$run/model.safetensors" "$OUT/detections.png"
