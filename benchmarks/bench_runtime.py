@@ -2,6 +2,8 @@
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--threads 1 2] [--batches 1 32] [--reps 5] [--width 64]
        [--isa avx512 avx2 portable] [--layer-isa avx2] [--timer cpu] [--torch-max-isa avx2]
+On an AVX-512 CPU, every system at AVX2 (this core seen as an AVX2-only CPU): benchmarks/avx2_only.sh .venv/bin/python
+benchmarks/bench_runtime.py ...
 
 Prints the CPU and the engine's instruction sets, images/s (medians) of every system at every thread count and
 batch, the engine's speed ratios (per instruction set, for the paper's layout of the 1-bit ResNet-18, binary 1x1
@@ -37,6 +39,21 @@ def _cpu_name() -> str:
         return f"{names[0]}, {len(names)} logical CPUs" if names else platform.processor()
     except OSError:
         return platform.processor() or platform.machine()
+
+
+def _cpuid_view() -> str:
+    """The x86 features this process's CPUID reports (numpy's run-time detection), and whether avx2_only.sh masks
+    them."""
+    import numpy as np
+
+    feats = np._core._multiarray_umath.__cpu_features__
+    names = ("AVX2", "FMA3", "AVX512F", "AVX512_ICL", "AVX512VNNI")
+    if not any(k in feats for k in names):
+        return "CPUID: not x86"
+    masked = "cpuid_mask.so" in os.environ.get("LD_PRELOAD", "")
+    return ("CPUID as this process sees it: " + ", ".join(f"{k} {'yes' if feats.get(k) else 'no'}" for k in names)
+            + ("; AVX-512, AVX-VNNI, AMX, GFNI masked by benchmarks/avx2_only.sh (the code runs natively)"
+               if masked else ""))
 
 
 def _median_time(fn, reps: int, warmup: int = 1) -> float:
@@ -98,8 +115,8 @@ def main() -> None:
     ap.add_argument("--layer-isa", nargs="+", default=None,
                     help="instruction sets for the per-layer tables and the profile (default: the first --isa)")
     ap.add_argument("--torch-max-isa", choices=("avx2",), default=None,
-                    help="limit PyTorch (ATen and oneDNN) to AVX2 on an AVX-512 CPU: its speed on an AVX2-only CPU "
-                         "of the same core (ONNX Runtime has no such switch)")
+                    help="limit PyTorch (ATen and oneDNN) to AVX2 on an AVX-512 CPU (ONNX Runtime has no such switch; "
+                         "benchmarks/avx2_only.sh limits every system)")
     ap.add_argument("--skip-ort", action="store_true")
     ap.add_argument("--skip-layers", action="store_true", help="end-to-end table, sizes and profile only")
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
@@ -154,6 +171,7 @@ def main() -> None:
           f"input {size[0]}x{size[1]}; ResNet-18 width {args.width}; timer {args.timer}; torch {torch.__version__} "
           f"(CPU capability {torch.backends.cpu.get_cpu_capability()}"
           f"{', oneDNN limited to ' + args.torch_max_isa.upper() if args.torch_max_isa else ''})")
+    print(_cpuid_view())
     print(f"load average at start (other processes on this machine): {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     sess = {}
@@ -161,7 +179,8 @@ def main() -> None:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-        print(f"onnxruntime {ort.__version__} (its kernels pick their own instruction set: they cannot be forced)")
+        print(f"onnxruntime {ort.__version__} (its kernels pick their instruction set from CPUID; no switch but "
+              "avx2_only.sh)")
         export_onnx(realm, work / "real.onnx", size)
         quantize_dynamic(str(work / "real.onnx"), str(work / "real_int8.onnx"), weight_type=QuantType.QInt8)
         quantize_static(str(work / "real.onnx"), str(work / "real_qdq.onnx"), _Calib(size),

@@ -147,7 +147,7 @@ class OptimConfig:
 class GALConfig:
     kr_gal: bool = opt(True, "bireid: kernel refinement (KR-GAL) on every binary conv")
     fr_gal: bool = opt(True, "bireid: feature refinement (FR-GAL) on the supervised stages")
-    kr_lambda: float = opt(1e-4, "KR-GAL: weight lambda of lambda/2 ||w - alpha*sign(w)||^2")
+    kr_lambda: float = opt(1e-5, "KR-GAL: weight lambda of lambda/2 ||w - alpha*sign(w)||^2")
     kr_adv_weight: float = opt(1e-4, "KR-GAL: weight of the adversarial (generator) term")
     alpha_mode: str = opt("learned", "KR-GAL scale factor: a learned per-channel vector or an attention "
                           "module computing it from kernel statistics", choices=("learned", "attention"))
@@ -161,6 +161,19 @@ class GALConfig:
                             "and fake, in D's step and the generator term), relative to the samples' scale; > 0 "
                             "keeps a discriminator from separating the two sides perfectly (0 = off)")
     kr_filters_per_layer: int = opt(32, "KR-GAL: filters per layer sampled for the discriminator each step")
+    kr_grad: str = opt("paper", "KR-GAL gradients: 'paper' = the printed forms (dL_MSE/dw = lambda (w - alpha b) "
+                       "alpha; the adversarial gradient reaches w through the real side, alpha through the fake "
+                       "side with b held fixed), 'autograd' = plain autograd of the losses (w only through the fake "
+                       "side's ApproxSign)", choices=("autograd", "paper"))
+    fr_compare: str = opt("upsampled", "FR-GAL's MSE: 'upsampled' = a_L against the nearest-upsampled a*_H at a_L's "
+                          "size; 'pooled' = a_L average-pooled to a_H's grid against a*_H",
+                          choices=("upsampled", "pooled"))
+    disc_order: str = opt("before", "when the discriminators step: 'before' the model step on the same batch (the "
+                          "paper's Algorithm 11: kernel D, then feature D, then w, alpha and the rest) or 'after' it",
+                          choices=("before", "after"))
+    disc_target_acc: float = opt(0.75, "adaptive instance noise: the noise std is raised while the discriminator's "
+                                 "accuracy is above this target and lowered while below (disc_noise is its start "
+                                 "and floor); 0 = fixed noise")
     fr_grid: list = opt([4, 2], "FR-GAL: features are average-pooled to this (h, w) grid for the discriminator")
 
 
@@ -406,6 +419,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.dropout must lie in [0, 1), got {m.dropout}")
     if any(s not in (1, 2, 3) for s in cfg.gal.fr_stages):
         raise ConfigError(f"gal.fr_stages must be a subset of 1, 2, 3, got {cfg.gal.fr_stages}")
+    if not 0 <= cfg.gal.disc_target_acc < 1:
+        raise ConfigError(f"gal.disc_target_acc must lie in [0, 1) (0 = fixed noise), got {cfg.gal.disc_target_acc}")
 
 
 def check_names(cfg: Config, registries: Mapping[str, Any]) -> None:

@@ -129,6 +129,22 @@ def tie_free_input(model64, size, margin, n=1, tries=100):
                 "smaller inputs or another randomization")
 
 
+def torchrun_train(cfg, config_path, nproc: int = 2):
+    """Save ``cfg`` to ``config_path`` and run ``bireid train`` on it under torchrun with ``nproc`` single-threaded
+    CPU processes; fails the test unless it exits 0. Returns the CompletedProcess (text stdout / stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    cfg.save(config_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
+           "127.0.0.1", "--master_port", str(free_port()), "-m", "bireid", "train", "--config", str(config_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (for a torchrun rendezvous)."""
     import socket

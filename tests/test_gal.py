@@ -66,6 +66,75 @@ def test_kr_mse_value_and_alpha_gradient_match_the_formula():
         assert c.weight.grad is not None and c.weight.grad.abs().sum() > 0
 
 
+def _single_conv_model() -> nn.Module:
+    """One 2->3 3x3 binary conv with a learned alpha and hand-set weights (a hand-sized case)."""
+    torch.manual_seed(3)
+    conv = BinaryConv2d(2, 3, 3, padding=1, scaling="learned")
+    with torch.no_grad():
+        conv.weight.copy_(torch.linspace(-0.4, 0.5, conv.weight.numel()).view_as(conv.weight) ** 3)
+        conv.scaling.alpha.copy_(torch.tensor([0.02, 0.05, 0.11]))
+    return nn.Sequential(conv)
+
+
+def test_paper_kr_mse_gradients_equal_the_printed_formulas():
+    """dL/dw = lambda (w - alpha b) alpha and dL/dalpha = -lambda sum (w - alpha b) b, element by element."""
+    model = _single_conv_model()
+    conv = model[0]
+    lam = 0.3
+    kr = KernelRefinement(model, lam=lam, adv_weight=0.0, grad="paper")
+    terms = kr.generator_loss(model, None, None, None)
+    w, a = conv.weight.detach().tolist(), conv.scaling.alpha.detach().tolist()
+    value, gw, ga = 0.0, [], []
+    for c, filt in enumerate(w):  # plain loops: the printed formulas, one element at a time
+        g_alpha = 0.0
+        for plane in filt:
+            for row in plane:
+                for x in row:
+                    b = 1.0 if x >= 0 else -1.0
+                    err = x - a[c] * b
+                    value += 0.5 * lam * err * err
+                    gw.append(lam * err * a[c])
+                    g_alpha -= lam * err * b
+        ga.append(g_alpha)
+    assert float(terms["kr_mse"].detach()) == pytest.approx(value, rel=1e-6)
+    terms["kr_mse"].backward()
+    torch.testing.assert_close(conv.weight.grad.flatten(), torch.tensor(gw))
+    torch.testing.assert_close(conv.scaling.alpha.grad, torch.tensor(ga))
+    # plain autograd differs by the factor alpha on w (and an ApproxSign term): the two readings are distinct
+    model.zero_grad()
+    KernelRefinement(model, lam=lam, adv_weight=0.0, grad="autograd").generator_loss(model, None, None, None)[
+        "kr_mse"].backward()
+    assert not torch.allclose(conv.weight.grad.flatten(), torch.tensor(gw))
+
+
+def test_paper_kr_adversarial_gradients_equal_the_printed_formulas():
+    """w through the real side: (1/D(w)) dD/dw; alpha through the fake side: -1/(1 - D(alpha b)) dD/d(alpha b) b."""
+    model = _single_conv_model()
+    conv = model[0]
+    kr = KernelRefinement(model, lam=0.0, adv_weight=0.7, grad="paper", filters_per_layer=0)
+    disc = next(iter(kr.discs.values()))
+    kr.generator_loss(model, None, None, None)["kr_adv"].backward()
+    w, a = conv.weight.detach(), conv.scaling.alpha.detach()
+    rms = float(w.pow(2).mean().sqrt())
+    n = w.shape[0]
+
+    def d_and_grad(x: torch.Tensor) -> tuple[float, torch.Tensor]:  # D(x) = sigmoid(logit) and its gradient
+        x = x.clone().requires_grad_(True)
+        d = torch.sigmoid(disc(x[None]))[0]
+        (g,) = torch.autograd.grad(d, x)
+        return float(d.detach()), g
+
+    for c in range(n):
+        d_real, g_real = d_and_grad(w[c].flatten() / rms)
+        expect_w = 0.7 / n * (1 / d_real) * g_real / rms  # each side's term is a mean over the n filters
+        torch.testing.assert_close(conv.weight.grad[c].flatten(), expect_w)
+        b = torch.where(w[c] >= 0, 1.0, -1.0).flatten()
+        d_fake, g_fake = d_and_grad(a[c] * b / rms)
+        expect_a = 0.7 / n * (-1 / (1 - d_fake)) * float((g_fake * b).sum()) / rms
+        assert float(conv.scaling.alpha.grad[c]) == pytest.approx(expect_a, rel=1e-4)
+    assert all(p.grad is None for p in disc.parameters())
+
+
 def test_kr_adversarial_gradient_reaches_alpha_and_weights_not_discriminator():
     model = tiny_model()
     kr = KernelRefinement(model, lam=0.0, adv_weight=1.0, filters_per_layer=0)
@@ -140,6 +209,48 @@ def test_instance_noise_keeps_the_kernel_discriminator_uncertain():
         KernelRefinement(_ToyConvs(), disc_noise=-1.0)
 
 
+def test_default_settings_keep_both_discriminators_in_the_game():
+    """With the default GAL settings (adaptive instance noise), D's accuracy stays near its target on inputs a
+    noise-free D separates perfectly -- for KR-GAL's filters and FR-GAL's features, at the default D rate and a
+    100x faster one."""
+    g = Config().gal
+
+    def last_acc(kind: str, lr: float, noise: float, target: float, steps: int = 400) -> float:
+        torch.manual_seed(0)
+        if kind == "kr":
+            aux = KernelRefinement(_ToyConvs(), lam=0.0, adv_weight=1.0, disc_lr=lr, filters_per_layer=0,
+                                   disc_noise=noise, disc_target_acc=target)
+            outputs = None
+        else:
+            aux = FeatureRefinement([4, 8], stages=[1], mu=0.0, adv_weight=1.0, disc_lr=lr, disc_noise=noise,
+                                    disc_target_acc=target)
+            low = torch.randn(16, 4, 8, 4).abs() * 3  # rectified, larger: unlike the projections of a_H
+            outputs = {"stages": [low, torch.randn(16, 8, 4, 2)]}
+        accs = [aux.discriminator_step(outputs)[f"{kind}_d_acc"] for _ in range(steps)]
+        return sum(accs[-50:]) / 50
+
+    for kind in ("kr", "fr"):
+        assert last_acc(kind, 1e-2, 0.0, 0.0) > 0.95, kind  # no noise: a separable pair, D wins outright
+        for lr in (g.disc_lr, 1e-2):
+            acc = last_acc(kind, lr, g.disc_noise, g.disc_target_acc)
+            assert acc < g.disc_target_acc + 0.1, (kind, lr, acc)
+
+
+def test_adaptive_noise_is_resumed_and_loads_old_states():
+    toy = _ToyConvs()
+    kr = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    for _ in range(30):
+        kr.discriminator_step()
+    assert kr.noise() > 0.05  # raised from its start while D was winning
+    again = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    again.load_state_dict(kr.state_dict())
+    assert again.noise() == kr.noise()
+    old = {k: v for k, v in kr.state_dict().items() if k != "noise_std"}  # a state saved before the controller
+    again = KernelRefinement(toy, lam=0.0, adv_weight=1.0, disc_lr=1e-2, filters_per_layer=0, disc_target_acc=0.6)
+    again.load_state_dict(old)
+    assert again.noise() == pytest.approx(0.05)
+
+
 def test_fr_instance_noise_reaches_the_discriminator_inputs():
     torch.manual_seed(0)
     fr = FeatureRefinement([4, 8], stages=[1], mu=0.0, adv_weight=1.0, disc_noise=0.5)
@@ -198,6 +309,24 @@ def test_fr_sends_no_gradient_to_the_high_level_feature():
     assert len(groups) == 1 and {id(p) for p in groups[0]["params"]} == {id(p) for p in fr.proj.parameters()}
     assert all(p.grad is not None for p in groups[0]["params"])
     assert all(p.grad is None for p in fr.discs.parameters())
+
+
+@pytest.mark.parametrize("compare", ["upsampled", "pooled"])
+def test_fr_mse_compares_the_maps_the_option_names(compare):
+    # Hand-sized maps: a_L 1 channel 4x2, a_H 1 channel 2x1, projection fixed to 2*a_H + 1.
+    fr = FeatureRefinement([1, 1], stages=[1], mu=2.0, adv_weight=0.0, compare=compare)
+    with torch.no_grad():
+        fr.proj["1"].weight.fill_(2.0)
+        fr.proj["1"].bias.fill_(1.0)
+    low = torch.tensor([[1.0, 3.0], [5.0, 7.0], [0.0, 2.0], [4.0, 6.0]]).view(1, 1, 4, 2)
+    high = torch.tensor([1.0, 2.0]).view(1, 1, 2, 1)  # targets 3 (top half) and 5 (bottom half)
+    got = fr.generator_loss(None, None, {"stages": [low, high]}, None)["fr_mse"]
+    if compare == "upsampled":  # every a_L pixel against its block's target
+        want = ((1 - 3) ** 2 + 0 + (5 - 3) ** 2 + (7 - 3) ** 2 + (0 - 5) ** 2 + (2 - 5) ** 2 + (4 - 5) ** 2
+                + (6 - 5) ** 2) / 8
+    else:  # each block's mean (4 and 3) against its target
+        want = ((4 - 3) ** 2 + (3 - 5) ** 2) / 2
+    assert float(got.detach()) == pytest.approx(0.5 * 2.0 * want)
 
 
 def test_fr_projection_gets_only_the_mse_signal():
@@ -405,6 +534,29 @@ def test_ablate_runs_each_variant_and_seed_with_its_config_and_formats_the_table
         ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
                             log=lambda s: None)
     assert saved.read_text() == "data: [not, a, mapping]\n"
+
+
+@pytest.mark.slow
+def test_ablate_jobs_2_gives_the_table_of_jobs_1(tmp_path, tiny_synth):
+    """Two runs at once, each in its own process, give exactly the results of one after another in-process."""
+    from helpers import tiny_config
+
+    from bireid.commands import ablate
+
+    base = tiny_config(tiny_synth, tmp_path / "unused", **{"train.epochs": 1, "train.threads": 1,
+                                                           "train.max_steps_per_epoch": 3})
+    variants, seeds = ["bireid-none", "bireid-both"], [0]
+    serial = ablate.run_ablation(base, variants, seeds, tmp_path / "serial", log=lambda s: None, jobs=1)
+    parallel = ablate.run_ablation(base, variants, seeds, tmp_path / "parallel", log=lambda s: None, jobs=2)
+    for name in variants:
+        for a, b in zip(serial[name], parallel[name]):
+            assert {k: a[k] for k in ("rank1", "mAP", "mINP", "final_loss")} == \
+                {k: b[k] for k in ("rank1", "mAP", "mINP", "final_loss")}, name
+    strip = [line.rsplit("|", 3)[0] for line in ablate.format_table(serial).splitlines()]  # minus step times
+    assert strip == [line.rsplit("|", 3)[0] for line in ablate.format_table(parallel).splitlines()]
+    assert (tmp_path / "parallel" / "bireid-both" / "seed0" / "train.out").exists()
+    with pytest.raises(Exception, match="--jobs"):
+        ablate.run_ablation(base, variants, seeds, tmp_path / "x", log=lambda s: None, jobs=0)
 
 
 def test_ablate_section_is_created_replaced_and_appended(tmp_path):

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import FakeTerminal, free_port, tiny_config
+from helpers import FakeTerminal, tiny_config, torchrun_train
 
 from bireid.cli import build_parser, main
 from bireid.config import Config
@@ -35,6 +33,11 @@ def test_training_never_replaces_a_set_made_by_synth(tmp_path, capsys):
     assert str(root) in err and "difficulty: 0.5 in the set vs 0.2 asked" in err and "--force" in err
     assert _files(root) == before, "the user's set is untouched"
     assert read_manifest(root)["params"]["difficulty"] == 0.5
+    # Asking for its difficulty trains on it as it is: its 64x32 images and 2 cameras are the set's own (training
+    # cannot ask for them).
+    assert main([*argv, "--data.synth_difficulty", "0.5"]) == 0
+    assert _files(root) == before, "the user's set is used, not regenerated"
+    assert (out / "model.safetensors").is_file()
 
 
 def test_synth_and_train_share_one_default_difficulty(tmp_path):
@@ -69,12 +72,7 @@ def test_evaluation_shows_progress(tiny_synth, tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_torchrun_reports_the_result_once(tiny_synth, tmp_path):
     cfg = tiny_config(tiny_synth, tmp_path / "ddp", **{"train.epochs": 1, "data.num_identities": 6})
-    cfg.save(tmp_path / "ddp.yaml")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = torchrun_train(cfg, tmp_path / "ddp.yaml")
     finals = [line for line in proc.stdout.splitlines() if line.startswith("run folder:")]
     results = [line for line in proc.stdout.splitlines() if "mAP" in line and line.startswith("[")]
     assert len(finals) == 1 and len(results) == 1, proc.stdout

@@ -79,6 +79,21 @@ def test_binary_conv_matches_portable(isa):
 
 
 @pytest.mark.parametrize("isa", FAST_ISA_PARAMS)
+def test_binary_conv_largest_counts(isa):
+    """Every input bit differs from its weight bit, so each popcount is as large as it can be (dot = -K): counters that
+    are widened late (bytes, 16-bit totals) must not wrap. Reductions of 9, 63 and 1017 words per pixel, and one of
+    1024 words, past what the AVX2 kernel's 16-bit totals hold."""
+    for k, cin in ((3, 64), (3, 448), (3, 113 * 64), (1, 1024 * 64)):
+        x = -np.ones((1, 3, 4, cin), np.float32)  # all bits -1
+        wneg = np.zeros((16, k, k, cin), bool)    # all weights +1
+        wt = ops.BConvWeights(ops.pack_weight_signs(wneg), cin)
+        want = np.full((1, 3 - k + 1, 4 - k + 1, 16), -k * k * cin, np.float32)  # no padding: every tap counts
+        for got, ref in _both(isa, _engine.binary_conv2d_fused, x, wt, 1, 0, 0, threads=(1,)):
+            np.testing.assert_array_equal(ref, want, err_msg=f"portable k={k} cin={cin}")
+            np.testing.assert_array_equal(got, want, err_msg=f"{isa} k={k} cin={cin}")
+
+
+@pytest.mark.parametrize("isa", FAST_ISA_PARAMS)
 @pytest.mark.parametrize("stride", [1, 2])
 def test_fused_downsample_matches_portable(isa, stride):
     rng = np.random.default_rng(42 + stride)

@@ -4,12 +4,9 @@ and bad input (exit code 2, one line naming the problem and the path or key, no 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from helpers import free_port
+from helpers import torchrun_train
 from task_fixtures import tiny_task_config, write_image_folders, write_modelnet
 
 from bireid.cli import main
@@ -104,12 +101,7 @@ def test_bad_input_names_the_problem(capsys, tmp_path, data):
 def test_two_process_gloo_classification(tmp_path, data):
     """Two CPU processes train on shards of each global batch and evaluate shards of the test split, gathered."""
     cfg = tiny_task_config("classification", data["classification"], tmp_path / "ddp", **{"train.epochs": 2})
-    cfg.save(tmp_path / "ddp.yaml")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), "-m", "bireid", "train", "--config", str(tmp_path / "ddp.yaml")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    torchrun_train(cfg, tmp_path / "ddp.yaml")
     res = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert res["num_samples"] == res["num_test"] == 6  # both ranks' shards were gathered
     hist = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]

@@ -1,8 +1,9 @@
 """One training step, in parts: the model's forward pass and loss terms, its update, and the discriminator
 updates of the auxiliary losses (the AuxLoss contract, docs/ARCHITECTURE.md).
 
-``train_step`` runs them in the order model first, then discriminators (each ``discriminator_step`` gets the
-same ``outputs``); another order is another arrangement of the same three calls.
+``train_step`` runs them in the order ``gal.disc_order`` names: the discriminators after the model step, or
+before it (the paper's Algorithm 11: the discriminators ascend first, then the model plays against the updated
+ones). Either way each ``discriminator_step`` gets the same ``outputs`` of this batch's forward pass.
 """
 
 from __future__ import annotations
@@ -26,27 +27,36 @@ class TrainingDiverged(RuntimeError):
 def train_step(parts: TrainingParts, images: torch.Tensor, targets: torch.Tensor, cfg: Config, epoch: int,
                step: int) -> dict[str, float]:
     """One iteration on a batch already on the device; returns the values to log (terms, D logs, loss, acc)."""
-    outputs, terms = forward_losses(parts, images, targets)
+    outputs = forward(parts, images)
+    d_first = cfg.gal.disc_order == "before"
+    d_logs = update_discriminators(parts, outputs) if d_first else {}
+    terms = loss_terms(parts, images, outputs, targets)
     loss = sum(terms.values())
     check_finite(loss, epoch, step, Path(cfg.train.output_dir))
     update_model(parts, loss, cfg)
     logs = {k: float(v.detach()) for k, v in terms.items()}
-    logs.update(update_discriminators(parts, outputs))
+    logs.update(d_logs if d_first else update_discriminators(parts, outputs))
     logs["loss"] = float(loss.detach())
     if "logits" in outputs:  # a classifier (a detector has no per-image label to be accurate on)
         logs["acc"] = float((outputs["logits"].argmax(1) == targets).float().mean())
     return logs
 
 
-def forward_losses(parts: TrainingParts, images: torch.Tensor,
-                   targets: torch.Tensor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The model's outputs and every loss term: the task's, then each AuxLoss's ``generator_loss``."""
+def forward(parts: TrainingParts, images: torch.Tensor) -> dict[str, Any]:
+    """The model's training outputs (under autocast when AMP is on)."""
     with torch.autocast(images.device.type, dtype=torch.float16, enabled=parts.use_amp):
-        outputs = parts.model(images)
+        return parts.model(images)
+
+
+def loss_terms(parts: TrainingParts, images: torch.Tensor, outputs: dict[str, Any],
+               targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every loss term: the task's, then each AuxLoss's ``generator_loss`` (against the discriminators as they
+    are now)."""
+    with torch.autocast(images.device.type, dtype=torch.float16, enabled=parts.use_amp):
         terms = parts.loss_terms(outputs, targets)
         for a in parts.aux_losses:
             terms.update(a.generator_loss(unwrap(parts.model), images, outputs, targets))
-    return outputs, terms
+    return terms
 
 
 def update_model(parts: TrainingParts, loss: torch.Tensor, cfg: Config) -> None:

@@ -35,7 +35,8 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
                                        disc_hidden=g.disc_hidden, disc_blocks=blocks,
                                        filters_per_layer=int(getattr(g, "kr_filters_per_layer",
                                                                      DEFAULT_KR_FILTERS)),
-                                       disc_noise=float(getattr(g, "disc_noise", 0.0))))
+                                       disc_noise=g.disc_noise, grad=g.kr_grad,
+                                       disc_target_acc=g.disc_target_acc))
     if g.fr_gal:
         backbone = backbone_of(model)
         chans = getattr(backbone, "stage_channels", None)
@@ -44,7 +45,8 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
         losses.append(FeatureRefinement(chans, stages=g.fr_stages, mu=g.fr_mu, adv_weight=g.fr_adv_weight,
                                         disc_lr=g.disc_lr, disc_hidden=g.disc_hidden, disc_blocks=blocks,
                                         grid=tuple(getattr(g, "fr_grid", DEFAULT_FR_GRID)),
-                                        disc_noise=float(getattr(g, "disc_noise", 0.0))))
+                                        disc_noise=g.disc_noise, disc_target_acc=g.disc_target_acc,
+                                        compare=g.fr_compare))
     p = next(unwrap(model).parameters(), None)
     if p is not None:
         losses = [m.to(p.device) for m in losses]

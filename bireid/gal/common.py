@@ -11,6 +11,7 @@ accumulates gradients into D, and the model optimizer never sees them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -26,6 +27,12 @@ from ..nn import is_binary_conv
 # Key under which the discriminator optimizer's per-parameter state is stored in state_dict() (flat tensors,
 # so safetensors checkpoints hold it without pickling): "<prefix>disc_optimizer.<param index>.<name>".
 OPT_KEY = "disc_optimizer"
+# Adaptive instance noise (gal.disc_target_acc): per D step the std is multiplied by exp(RATE * (acc - target)),
+# so a D at accuracy 1 against a target of 0.75 raises it 2.5% per step (x12 in 100 steps); start (when
+# gal.disc_noise is 0) and ceiling in the samples' own units.
+NOISE_RATE = 0.1
+NOISE_FLOOR = 0.05
+NOISE_CEIL = 10.0
 
 
 def find_scaled_binary_convs(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -105,6 +112,15 @@ def discriminator_bce(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Ten
     return loss, acc
 
 
+def mean_over_ranks(value: float, device: torch.device) -> float:
+    """``value`` averaged over ranks (itself in a single process): keeps per-rank controllers in step."""
+    if not is_distributed():
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
+
+
 def all_reduce_grads(params: Iterable[nn.Parameter]) -> None:
     """Average the gradients of ``params`` over ranks (no-op in a single process); one flat collective."""
     if not is_distributed():
@@ -146,11 +162,39 @@ class AdversarialAux(nn.Module):
     """
 
     discs: nn.ModuleDict
+    noise_std: torch.Tensor
 
     def _init_optimizer(self, lr: float) -> None:
         if lr <= 0:
             raise ConfigError(f"gal.disc_lr must be positive, got {lr}")
         self.d_opt = torch.optim.Adam(self.discs.parameters(), lr=lr, betas=(0.5, 0.999))
+
+    def _init_noise(self, start: float, target_acc: float = 0.0) -> None:
+        """Instance noise: a fixed std, or (``target_acc`` > 0) one adapted after every D step.
+
+        Why adaptive: a fixed std that keeps D honest on one data set lets it win outright on another; a
+        controller that raises the noise while D's accuracy is above the target (and lowers it, down to
+        ``start``, while below) holds D near the target without per-data-set tuning (the feedback idea of
+        StyleGAN2-ADA, applied to instance noise). The std is a buffer, so it is checkpointed and resumed.
+        """
+        if start < 0:
+            raise ConfigError(f"gal.disc_noise must be >= 0, got {start}")
+        if not 0 <= target_acc < 1:
+            raise ConfigError(f"gal.disc_target_acc must lie in [0, 1), got {target_acc}")
+        self.target_acc = float(target_acc)
+        self.noise_floor = float(start) if start > 0 or target_acc <= 0 else NOISE_FLOOR
+        self.register_buffer("noise_std", torch.tensor(self.noise_floor))
+
+    def _adapt_noise(self, acc: float) -> None:
+        if self.target_acc <= 0:
+            return
+        acc = mean_over_ranks(acc, self.noise_std.device)
+        new = float(self.noise_std) * math.exp(NOISE_RATE * (acc - self.target_acc))
+        self.noise_std.fill_(min(max(new, self.noise_floor), NOISE_CEIL))
+
+    def noise(self) -> float:
+        """The current instance-noise std (in the units each GAL defines)."""
+        return float(self.noise_std)
 
     def param_groups(self) -> list[dict]:
         """Extra parameters for the model optimizer (none by default)."""
@@ -175,6 +219,8 @@ class AdversarialAux(nn.Module):
                               unexpected_keys, error_msgs):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+        if f"{prefix}noise_std" in missing_keys:  # written before adaptive noise existed: keep the start value
+            missing_keys.remove(f"{prefix}noise_std")
         head = f"{prefix}{OPT_KEY}."
         n_params = sum(len(g["params"]) for g in self.d_opt.param_groups)
         state: dict[int, dict[str, torch.Tensor]] = {}

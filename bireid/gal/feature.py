@@ -64,12 +64,14 @@ class FeatureRefinement(AdversarialAux):
         disc_lr, disc_hidden, disc_blocks: discriminator optimizer rate (Adam, betas 0.5/0.999) and MLP size.
         grid: (h, w) of the adaptive average pooling that turns a map into a discriminator sample.
         disc_noise: std of the instance noise added to every D input, relative to the RMS of the pooled
-            low-level feature of the batch (0 = off).
+            low-level feature of the batch (0 = off); the start value when adapted.
+        disc_target_acc: > 0 adapts the instance noise to hold D's accuracy near this value.
     """
 
     def __init__(self, stage_channels: Sequence[int], stages: Sequence[int] = (1, 2, 3), mu: float = 1e-3,
                  adv_weight: float = 1e-3, disc_lr: float = 1e-4, disc_hidden: int = 64, disc_blocks: int = 2,
-                 grid: tuple[int, int] = (4, 2), disc_noise: float = 0.0) -> None:
+                 grid: tuple[int, int] = (4, 2), disc_noise: float = 0.0, disc_target_acc: float = 0.0,
+                 compare: str = "upsampled") -> None:
         super().__init__()
         chans = [int(c) for c in stage_channels]
         if len(chans) < 2:
@@ -83,8 +85,6 @@ class FeatureRefinement(AdversarialAux):
                              f"{len(chans)} is the high level), got {stages}")
         if mu < 0 or adv_weight < 0:
             raise ConfigError(f"FR-GAL weights must be >= 0, got gal.fr_mu={mu}, gal.fr_adv_weight={adv_weight}")
-        if disc_noise < 0:
-            raise ConfigError(f"gal.disc_noise must be >= 0, got {disc_noise}")
         gh, gw = (int(g) for g in grid)
         if gh <= 0 or gw <= 0:
             raise ConfigError(f"FR-GAL pooling grid must be positive, got {grid}")
@@ -93,7 +93,8 @@ class FeatureRefinement(AdversarialAux):
         self.mu = float(mu)
         self.adv_weight = float(adv_weight)
         self.grid = (gh, gw)
-        self.disc_noise = float(disc_noise)
+        self.compare = compare
+        self._init_noise(float(disc_noise), float(disc_target_acc))
         high = chans[-1]
         self.proj = nn.ModuleDict({str(s): nn.Conv2d(high, chans[s - 1], 1) for s in self.stages})
         self.discs = nn.ModuleDict({str(s): Discriminator(chans[s - 1] * gh * gw, disc_hidden, disc_blocks)
@@ -103,7 +104,7 @@ class FeatureRefinement(AdversarialAux):
 
     def extra_repr(self) -> str:
         return (f"stages={self.stages}, mu={self.mu}, adv_weight={self.adv_weight}, grid={self.grid}, "
-                f"disc_noise={self.disc_noise}")
+                f"noise={self.noise():.3g}, target_acc={self.target_acc}")
 
     def param_groups(self) -> list[dict]:
         """The 1x1 projections, trained by the model optimizer (weight decay left to the trainer)."""
@@ -127,10 +128,11 @@ class FeatureRefinement(AdversarialAux):
         return F.adaptive_avg_pool2d(x.float(), self.grid).flatten(1)
 
     def _noise_std(self, pooled_low: torch.Tensor) -> float | torch.Tensor:
-        """Instance-noise std for a batch: ``disc_noise`` times the (detached) RMS of the pooled a_L."""
-        if self.disc_noise <= 0:
+        """Instance-noise std for a batch: the noise level times the (detached) RMS of the pooled a_L."""
+        sigma = self.noise()
+        if sigma <= 0:
             return 0.0
-        return self.disc_noise * pooled_low.detach().pow(2).mean().sqrt()
+        return sigma * pooled_low.detach().pow(2).mean().sqrt()
 
     def generator_loss(self, model: nn.Module, images: torch.Tensor, outputs: dict,
                        targets: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -146,7 +148,11 @@ class FeatureRefinement(AdversarialAux):
         for s in self.stages:
             a_low = maps[s - 1]
             if self.mu > 0:
-                mse = mse + F.mse_loss(a_low.float(), self.target(s, a_high, a_low).float())
+                if self.compare == "pooled":
+                    low = F.adaptive_avg_pool2d(a_low.float(), a_high.shape[-2:])
+                    mse = mse + F.mse_loss(low, self.target(s, a_high, low).float())
+                else:
+                    mse = mse + F.mse_loss(a_low.float(), self.target(s, a_high, a_low).float())
             if self.adv_weight > 0:
                 fake = self.pool(a_low)
                 fake = with_noise(fake, self._noise_std(fake))
@@ -174,4 +180,7 @@ class FeatureRefinement(AdversarialAux):
             correct += acc * (real.shape[0] + fake.shape[0])
             count += real.shape[0] + fake.shape[0]
         self._disc_update(total)
-        return {"fr_d_loss": float(total.detach()), "fr_d_acc": correct / max(1, count)}
+        acc = correct / max(1, count)
+        noise = self.noise()
+        self._adapt_noise(acc)
+        return {"fr_d_loss": float(total.detach()), "fr_d_acc": acc, "fr_noise": noise}

@@ -48,6 +48,28 @@ from .common import (
 )
 
 
+class _PaperKernelMSE(torch.autograd.Function):
+    """``sum ||w - alpha o sign(w)||^2`` whose backward gives the gradients the paper prints.
+
+    Times lambda/2 (applied outside): ``dL/dw = lambda (w - alpha b) o alpha`` and ``dL/dalpha = -lambda *
+    sum_{Cin,k,k} (w - alpha b) o b``. Plain autograd would give w ``lambda (w - alpha b)`` (no factor alpha,
+    ~mean|w| ~ 1/20 of it) plus an ApproxSign term through b.
+    """
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        a = alpha.view(-1, 1, 1, 1)
+        b = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+        err = w - a * b
+        ctx.save_for_backward(err, b, a)
+        return err.pow(2).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        err, b, a = ctx.saved_tensors
+        return 2 * grad * err * a, -2 * grad * (err * b).sum(dim=(1, 2, 3))
+
+
 def _shape_key(weight: torch.Tensor) -> str:
     _, cin, kh, kw = weight.shape
     return f"{cin}x{kh}x{kw}"
@@ -70,17 +92,20 @@ class KernelRefinement(AdversarialAux):
         filters_per_layer: filters drawn per layer and step for the discriminator (<= 0: all filters).
         disc_blocks: Linear + LeakyReLU blocks per discriminator.
         disc_noise: std of the instance noise added to every D input (filters are in units of the layer's
-            RMS, so this is relative to the latent weights' scale; 0 = off).
+            RMS, so this is relative to the latent weights' scale; 0 = off); the start value when adapted.
+        grad: ``'autograd'`` (plain autograd of both terms) or ``'paper'`` (the printed gradients: see
+            ``_PaperKernelMSE`` and ``_paper_adversarial``).
+        disc_target_acc: > 0 adapts the instance noise to hold D's accuracy near this value.
     """
 
     def __init__(self, model: nn.Module, lam: float = 1e-4, adv_weight: float = 1e-4, disc_lr: float = 1e-4,
                  disc_hidden: int = 64, filters_per_layer: int = 32, disc_blocks: int = 2,
-                 disc_noise: float = 0.0) -> None:
+                 disc_noise: float = 0.0, grad: str = "autograd", disc_target_acc: float = 0.0) -> None:
         super().__init__()
         if lam < 0 or adv_weight < 0:
             raise ConfigError(f"KR-GAL weights must be >= 0, got gal.kr_lambda={lam}, gal.kr_adv_weight={adv_weight}")
-        if disc_noise < 0:
-            raise ConfigError(f"gal.disc_noise must be >= 0, got {disc_noise}")
+        if grad not in ("autograd", "paper"):
+            raise ConfigError(f"gal.kr_grad must be 'autograd' or 'paper', got {grad!r}")
         convs = find_scaled_binary_convs(model)
         if not convs:
             raise ConfigError("KR-GAL needs binary convs with a channel-wise scale (e.g. --method bireid); this "
@@ -88,7 +113,8 @@ class KernelRefinement(AdversarialAux):
         self.lam = float(lam)
         self.adv_weight = float(adv_weight)
         self.filters_per_layer = int(filters_per_layer)
-        self.disc_noise = float(disc_noise)
+        self.grad = grad
+        self._init_noise(float(disc_noise), float(disc_target_acc))
         self.discs = nn.ModuleDict()
         for _, conv in convs:
             key = _shape_key(conv.weight)
@@ -100,8 +126,8 @@ class KernelRefinement(AdversarialAux):
         self._model_ref = weakref.ref(unwrap(model))
 
     def extra_repr(self) -> str:
-        return (f"layers={len(self._convs)}, lam={self.lam}, adv_weight={self.adv_weight}, "
-                f"filters_per_layer={self.filters_per_layer}, disc_noise={self.disc_noise}")
+        return (f"layers={len(self._convs)}, lam={self.lam}, adv_weight={self.adv_weight}, grad={self.grad}, "
+                f"filters_per_layer={self.filters_per_layer}, noise={self.noise():.3g}, target_acc={self.target_acc}")
 
     def _resolve(self, model: nn.Module | None) -> list[tuple[str, nn.Module]]:
         if model is None or unwrap(model) is self._model_ref():
@@ -132,26 +158,57 @@ class KernelRefinement(AdversarialAux):
 
     def generator_loss(self, model: nn.Module, images: torch.Tensor, outputs: dict,
                        targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``kr_mse`` (lambda/2 * sum of squared reconstruction errors) and ``kr_adv`` (weighted -log D(fake))."""
+        """``kr_mse`` (lambda/2 * sum of squared reconstruction errors) and ``kr_adv`` (weighted adversarial)."""
         convs = self._resolve(model)
-        mse = None
+        device = convs[0][1].weight.device
+        zero = torch.zeros((), device=device)
+        out = {"kr_mse": zero, "kr_adv": zero}
+        if self.lam > 0:
+            out["kr_mse"] = 0.5 * self.lam * sum(self._mse(conv) for _, conv in convs)
+        if self.adv_weight > 0:
+            adv = self._paper_adversarial(convs) if self.grad == "paper" else self._autograd_adversarial(convs)
+            out["kr_adv"] = self.adv_weight * adv
+        return out
+
+    def _mse(self, conv: nn.Module) -> torch.Tensor:
+        w, alpha = conv.weight.float(), conv.weight_scale().float()
+        if self.grad == "paper":
+            return _PaperKernelMSE.apply(w, alpha)
+        return (w - self._reconstruct(conv).float()).pow(2).sum()
+
+    def _autograd_adversarial(self, convs: list[tuple[str, nn.Module]]) -> torch.Tensor:
+        """Non-saturating ``-log D(alpha o b)``: alpha, and w through b's ApproxSign, on the fake side only."""
         fakes: dict[str, list[torch.Tensor]] = {}
         for _, conv in convs:
-            rec = self._reconstruct(conv)
-            if self.lam > 0:
-                err = (conv.weight.float() - rec.float()).pow(2).sum()
-                mse = err if mse is None else mse + err
-            if self.adv_weight > 0:
-                fakes.setdefault(_shape_key(conv.weight), []).append(self._fake_samples(conv, rec))
-        device = convs[0][1].weight.device
-        out = {"kr_mse": 0.5 * self.lam * mse if mse is not None else torch.zeros((), device=device)}
-        if fakes:
-            logits = torch.cat([frozen_logits(self.discs[k], with_noise(torch.cat(v), self.disc_noise))
-                                for k, v in fakes.items()])
-            out["kr_adv"] = self.adv_weight * generator_bce(logits)
-        else:
-            out["kr_adv"] = torch.zeros((), device=device)
-        return out
+            fakes.setdefault(_shape_key(conv.weight), []).append(self._fake_samples(conv, self._reconstruct(conv)))
+        sigma = self.noise()
+        logits = torch.cat([frozen_logits(self.discs[k], with_noise(torch.cat(v), sigma)) for k, v in fakes.items()])
+        return generator_bce(logits)
+
+    def _paper_adversarial(self, convs: list[tuple[str, nn.Module]]) -> torch.Tensor:
+        """The minimax ``log D(w) + log(1 - D(alpha o b))`` with b held fixed.
+
+        Its gradients are the printed ones: w gets ``(1/D(w)) dD/dw`` through the *real* side, alpha gets
+        ``-1/(1 - D(alpha b)) dD/d(alpha b) b`` through the fake side; w gets nothing through sign().
+        """
+        reals: dict[str, list[torch.Tensor]] = {}
+        fakes: dict[str, list[torch.Tensor]] = {}
+        for _, conv in convs:
+            w = conv.weight
+            idx = self._pick(w.shape[0], w.device)
+            ws = w if idx is None else w[idx]
+            a = conv.weight_scale()
+            a = a if idx is None else a[idx]
+            b = torch.where(ws.detach() >= 0, 1.0, -1.0)
+            scale = _rms(w)
+            key = _shape_key(w)
+            reals.setdefault(key, []).append(ws.flatten(1).float() / scale)
+            fakes.setdefault(key, []).append((a.float().view(-1, 1, 1, 1) * b).flatten(1) / scale)
+        sigma = self.noise()
+        real = torch.cat([frozen_logits(self.discs[k], with_noise(torch.cat(v), sigma)) for k, v in reals.items()])
+        fake = torch.cat([frozen_logits(self.discs[k], with_noise(torch.cat(v), sigma)) for k, v in fakes.items()])
+        d_loss, _ = discriminator_bce(real, fake)
+        return -d_loss
 
     def discriminator_step(self, outputs: dict | None = None) -> dict[str, float]:
         """One D update on fresh filter samples of the current weights: ``kr_d_loss``, ``kr_d_acc``."""
@@ -172,9 +229,10 @@ class KernelRefinement(AdversarialAux):
                 key = _shape_key(w)
                 reals.setdefault(key, []).append(ws.flatten(1) / scale)
                 fakes.setdefault(key, []).append(rec.flatten(1) / scale)
-        n = self.disc_noise
+        n = self.noise()
         real_logits = torch.cat([self.discs[k](with_noise(torch.cat(v), n)) for k, v in reals.items()])
         fake_logits = torch.cat([self.discs[k](with_noise(torch.cat(v), n)) for k, v in fakes.items()])
         loss, acc = discriminator_bce(real_logits, fake_logits)
         self._disc_update(loss)
-        return {"kr_d_loss": float(loss.detach()), "kr_d_acc": acc}
+        self._adapt_noise(acc)
+        return {"kr_d_loss": float(loss.detach()), "kr_d_acc": acc, "kr_noise": n}

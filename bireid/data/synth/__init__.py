@@ -58,10 +58,11 @@ def _config_options(d: Any) -> dict[str, Any]:
 
 @register_dataset("synthetic", config_options=_config_options, default_root=DEFAULT_ROOT)
 def build(root: str | os.PathLike | None = DEFAULT_ROOT, num_train_ids: int = 120, num_test_ids: int = 120,
-          seed: int = 0, num_cameras: int = 6, height: int = 128, width: int = 64, eval_only: bool = False,
-          **knobs: Any) -> ReIDDataset:
+          seed: int = 0, eval_only: bool = False, **knobs: Any) -> ReIDDataset:
     """The 'synthetic' data set: generated into ``root`` on first use (reused after), parsed as Market-1501
-    (``eval_only``: query and gallery only)."""
+    (``eval_only``: query and gallery only). A set the user made with `bireid synth` is used as it is when it
+    has the identities, seed and knobs asked for here, whatever its image size and cameras."""
     folder = ensure_synthetic(root or DEFAULT_ROOT, num_train_ids=num_train_ids, num_test_ids=num_test_ids,
-                              seed=seed, num_cameras=num_cameras, height=height, width=width, **knobs)
-    return market_style_dataset(folder, "synthetic", num_cameras, eval_only)
+                              seed=seed, **knobs)
+    cameras = read_manifest(folder)["params"]["num_cameras"]
+    return market_style_dataset(folder, "synthetic", cameras, eval_only)

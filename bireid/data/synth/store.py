@@ -190,7 +190,11 @@ def ensure_synthetic(root: str | os.PathLike = DEFAULT_ROOT, **params: Any) -> P
     full = {**_DEFAULT_SIZES, **params}
     man = _read_manifest(root) if root.is_dir() else None
     if man is not None and man.get("origin") != AUTO:
-        diffs = _differences(man, _params(**full))
+        # The user's set: what the caller asks for must match; its other settings (image size, cameras, knobs
+        # set one by one) are the set's own, since training cannot ask for them.
+        diffs = _differences(man, _params(**full), only=set(params))
+        if not diffs and man.get("version") == GENERATOR_VERSION and _is_complete(root, man):
+            return root
         if diffs:
             raise SynthError(f"{root} holds a synthetic set made by `bireid synth` with other settings ("
                              + "; ".join(diffs) + "); it is left as it is. To use it, ask for its settings "
@@ -200,14 +204,15 @@ def ensure_synthetic(root: str | os.PathLike = DEFAULT_ROOT, **params: Any) -> P
     return generate_synthetic(root, origin=AUTO, **full)
 
 
-def _differences(man: dict[str, Any], prm: dict[str, Any]) -> list[str]:
-    """How the set of manifest ``man`` differs from parameters ``prm`` ('name: in the set vs asked')."""
+def _differences(man: dict[str, Any], prm: dict[str, Any], only: set[str] | None = None) -> list[str]:
+    """How the set of manifest ``man`` differs from parameters ``prm`` ('name: in the set vs asked'), on the
+    parameters named in ``only`` (all when None)."""
     out = []
     if man.get("version") != GENERATOR_VERSION:
         out.append(f"generator version: {man.get('version')} in the set vs {GENERATOR_VERSION} here")
     old = json.loads(json.dumps(man.get("params") or {}))
     new = json.loads(json.dumps(prm))
-    for key in sorted(set(old) | set(new)):
+    for key in sorted((set(old) | set(new)) if only is None else only):
         if old.get(key) != new.get(key):
             out.append(f"{key}: {old.get(key)!r} in the set vs {new.get(key)!r} asked")
     return out

@@ -48,8 +48,9 @@ struct Epilogue {
 struct BConvArgs {
     const uint64_t* x;        // packed, padded input (N, Hp, Wp, wd)
     const uint64_t* wblk;     // blocked weights [cout_pad/OCB][k*k*wd][OCB]
-    const uint64_t* wnib;     // the same as nibble planes [cout_pad/OCB][k*k*wd][2][OCB]: w & 0x0f.. then
-                              // (w >> 4) & 0x0f.. (for a popcount by 4-bit table lookup: no split per step)
+    const uint64_t* wnib;     // the same as nibble bytes, for a popcount by 4-bit table lookup (AVX2): bytes
+                              // [cout_pad/OCB][k*k*wd][8][2][OCB], per weight byte i the OCB channels' low nibbles
+                              // of byte i, then their high nibbles
     const int32_t* wsum;      // [cout_pad/OCB][k*k][OCB]: sum of the +-1 weights of each tap (Cin - 2*popcount),
                               // blocked like wblk so one tap's OCB sums are one vector (0 past cout)
     float* out;               // (N, Ho, Wo, cout)

@@ -52,106 +52,149 @@ struct Epi8 {
 };
 
 // ---------------------------------------------------------------------------------------------- binary conv
-// AVX2 has no vector popcount. Per 64-bit channel word, popcount(x ^ w) = sum over its bytes of T[low nibble] +
-// T[high nibble] with T the 16-entry bit-count table (vpshufb). The weights come split into nibble planes (wnib),
-// and so do the input rows (split once per kernel call, for all its channel blocks and the k output pixels that read
-// each word), so one ymm of 4 channel-words costs 2 xor + 2 vpshufb + 2 byte adds. Byte counts grow by at most 8
-// per word: they are summed into 64-bit lanes (vpsadbw) only every kFlush words.
-constexpr int kFlush = 31;
+// AVX2 has no vector popcount. For one byte, popcount(x ^ w) = T[x_lo][w_lo] + T[x_hi][w_hi] with T[a][b] =
+// popcount(a ^ b) over 4-bit values, and vpshufb looks up one 16-entry table row for 32 bytes at once. So each
+// input byte x selects a pair of rows (kPairLut[x]: its low nibble's row in the low 128-bit lane, its high nibble's
+// in the high lane) and the weights come as nibble bytes (wnib: per weight byte, 16 channels' low nibbles, then
+// their high nibbles): one vpshufb and one byte add count 16 channels x 8 bits, with no xor and no preparation of
+// the input (its bytes are read where they were packed). Register block: P pixels x B blocks of 16 channels, so a
+// step loads P table rows and B weight vectors for P*B vpshufb. Byte counts grow by at most 4 per step, 32 per
+// word: they are widened into 16-bit totals every kFlush words (one per channel, at most 64 per word), which hold
+// kMaxWords words; longer reductions (Cin > 7,200 at 3x3) take the portable kernel.
+constexpr int kFlush = 7;
+constexpr int64_t kMaxWords = 65535 / 64;
+constexpr int kRun = 32;  // pixels whose counts are made before their epilogue runs
 
-inline __m256i pack_lo32(__m256i a, __m256i b) {  // the low dwords of a's and b's four int64 lanes, in order
-    const __m256 s = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(s), _MM_SHUFFLE(3, 1, 2, 0));
+struct PairLut {
+    alignas(32) uint8_t row[256][32];
+};
+constexpr PairLut make_pair_lut() {
+    PairLut t{};
+    for (int x = 0; x < 256; ++x)
+        for (int e = 0; e < 16; ++e) {
+            const int lo = (x & 15) ^ e, hi = (x >> 4) ^ e;
+            t.row[x][e] = static_cast<uint8_t>((lo & 1) + (lo >> 1 & 1) + (lo >> 2 & 1) + (lo >> 3 & 1));
+            t.row[x][16 + e] = static_cast<uint8_t>((hi & 1) + (hi >> 1 & 1) + (hi >> 2 & 1) + (hi >> 3 & 1));
+        }
+    return t;
+}
+constexpr PairLut kPairLut = make_pair_lut();
+
+// acc += vpshufb(table, idx), as one asm statement: written as intrinsics, GCC regroups a chain of byte adds into
+// a tree (they are associative), which keeps every lookup of the unrolled step alive at once and spills them.
+inline void lookup_add(__m256i& acc, __m256i table, __m256i idx) {
+    __m256i t;
+    asm("vpshufb %3, %2, %1\n\tvpaddb %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(table), "x"(idx));
 }
 
-// The popcounts of one output pixel x 16 channels (four ymm of 64-bit lanes) into tot[16]; `base` is the pixel's first
-// input word in the split rows (two words, low then high nibble plane, per input word; rows `rs` words apart). The
-// register block is one pixel: the 4 byte accumulators, the table, the pixel's nibbles and the temporaries fit the
-// 16 ymm registers, and the weight vectors are memory operands of the xor (two pixels' blocks made the compiler spill
-// accumulators: slower).
-// K, WD > 0: the kernel size and words per tap known at compile time (the loops unroll), 0: read from `a`.
-template <int K, int WD>
-inline void bcount(const BConvArgs& a, const uint64_t* base, int64_t rs, const uint64_t* wn, int64_t* tot) {
-    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i zero = _mm256_setzero_si256();
-    __m256i acc[4] = {zero, zero, zero, zero};  // byte counts since the last flush
-    bool first = true;  // the first flush stores, later ones add
-    auto flush = [&]() {
-        for (int v = 0; v < 4; ++v) {
-            __m256i* t = reinterpret_cast<__m256i*>(tot + 4 * v);
-            const __m256i c = _mm256_sad_epu8(acc[v], zero);
-            _mm256_store_si256(t, first ? c : _mm256_add_epi64(_mm256_load_si256(t), c));
-            acc[v] = zero;
-        }
-        first = false;
-    };
-    const int k = K ? K : a.k, wd = WD ? WD : a.wd;
-    const uint64_t* w = wn;
-    auto words = [&](const uint64_t* xq, int nw) {  // nw consecutive input words against the next weights
-        for (int j = 0; j < nw; ++j, w += 2 * OCB) {
-            const __m256i xl = _mm256_set1_epi64x(static_cast<long long>(xq[2 * j]));
-            const __m256i xh = _mm256_set1_epi64x(static_cast<long long>(xq[2 * j + 1]));
-            for (int v = 0; v < 4; ++v) {
-                const __m256i wl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v));
-                const __m256i wh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + OCB + 4 * v));
-                const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(xl, wl)),
-                                                  _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh, wh)));
-                acc[v] = _mm256_add_epi8(acc[v], c);
-            }
-        }
-    };
-    // Flush after every `tpf` taps (whole taps: the word loop stays free of the check), or within a tap when one tap
-    // has more than kFlush words (Cin > 1984).
-    const int tpf = wd <= kFlush ? kFlush / wd : 0;
-    int taps = 0;
-    for (int kh = 0; kh < k; ++kh)
-        for (int kw = 0; kw < k; ++kw) {
-            const uint64_t* xq = base + kh * rs + 2 * static_cast<int64_t>(kw) * wd;
-            if (tpf) {
-                words(xq, wd);
-                if (++taps == tpf) {
-                    flush();
-                    taps = 0;
+// A channel's count in a pass as 16 bits: its byte in the low-nibble lane plus its byte in the high-nibble lane.
+inline __m256i pass_sum(__m256i a) {
+    return _mm256_add_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(a)),
+                            _mm256_cvtepu8_epi16(_mm256_extracti128_si256(a, 1)));
+}
+
+// The popcounts of P pixels x B channel blocks into cnt[b][p0 + p][16] (int32). xp[p]: pixel p's first input byte
+// (tap 0, 0); woff[q]: the byte offset of the pixel's q-th input word (taps in weight order), q < nw; wb: the
+// first block's weight bytes, the next blocks wbs bytes apart. No vector register outside the accumulators, the
+// table rows, the weights and one temporary stays live in the word loop (8 + 4 + 2 + 1 of the 16 for 4 x 2): the
+// flushes widen with vpmovzxbw, which needs no zero register.
+template <int P, int B>
+inline void bcount(const uint8_t* const* xp, const int64_t* woff, int64_t nw, const uint8_t* wb, int64_t wbs, int p0,
+                   int32_t (*cnt)[kRun][OCB]) {
+    const uint8_t* lut = &kPairLut.row[0][0];
+    __m256i acc[P][B];
+    alignas(32) uint16_t tot[P][B][OCB];  // 16-bit totals per channel
+    const uint8_t* w = wb;
+    auto pass = [&](int64_t q0, int64_t qe) {  // words [q0, qe) into the byte counters
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+            for (int b = 0; b < B; ++b) acc[p][b] = _mm256_setzero_si256();
+        for (int64_t q = q0; q < qe; ++q, w += 8 * 32) {
+            const int64_t off = woff[q];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i) {
+                __m256i t[P];
+#pragma GCC unroll 4
+                for (int p = 0; p < P; ++p)
+                    t[p] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lut + (size_t{xp[p][off + i]} << 5)));
+#pragma GCC unroll 2
+                for (int b = 0; b < B; ++b) {
+                    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wbs + 32 * i));
+#pragma GCC unroll 4
+                    for (int p = 0; p < P; ++p) lookup_add(acc[p][b], t[p], wv);
                 }
-                continue;
-            }
-            for (int j0 = 0; j0 < wd; j0 += kFlush) {
-                words(xq + 2 * j0, std::min(kFlush, wd - j0));
-                flush();
             }
         }
-    if (taps) flush();
+    };
+    pass(0, std::min(nw, int64_t{kFlush}));
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+        for (int b = 0; b < B; ++b) _mm256_store_si256(reinterpret_cast<__m256i*>(tot[p][b]), pass_sum(acc[p][b]));
+    for (int64_t q0 = kFlush; q0 < nw; q0 += kFlush) {
+        pass(q0, std::min(nw, q0 + kFlush));
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+            for (int b = 0; b < B; ++b) {
+                __m256i* t = reinterpret_cast<__m256i*>(tot[p][b]);
+                *t = _mm256_add_epi16(*t, pass_sum(acc[p][b]));
+            }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+        for (int b = 0; b < B; ++b) {
+            const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tot[p][b]));
+            int32_t* c = cnt[b][p0 + p];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(c), _mm256_cvtepu16_epi32(_mm256_castsi256_si128(t)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(c + 8), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(t, 1)));
+        }
 }
 
-// One channel block of output row (n, oh) from the split input rows (planes: row kh at planes + kh * rs).
-template <int K, int WD>
-inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob, const uint64_t* planes, int64_t rs) {
-    constexpr int kRun = 32;
-    alignas(32) int64_t tot[kRun][OCB];
-    const uint64_t* wn = a.wnib + ob * static_cast<int64_t>(a.k) * a.k * a.wd * 2 * OCB;
-    const int o0 = ob * OCB;
-    const __m256i kfull = _mm256_set1_epi32(static_cast<int>(static_cast<int64_t>(a.k) * a.k * a.cin));
-    const int32_t* ws = a.wsum + static_cast<int64_t>(ob) * a.k * a.k * OCB;
+// Pixels [ow0, ow0 + np) of output row (n, oh) for channel blocks ob .. ob + B - 1: counts, then the epilogue of
+// each block from registers (the zero-padding correction, the int32 conversion and Epi8, set up once per run).
+template <int B>
+void bconv_run(const BConvArgs& a, const int64_t* woff, int64_t n, int oh, int ob, int ow0, int np) {
+    alignas(32) int32_t cnt[B][kRun][OCB];
+    const int64_t kwords = static_cast<int64_t>(a.k) * a.k * a.wd;
+    const int64_t ps = static_cast<int64_t>(a.stride) * a.wd * 8;  // bytes between output pixels' inputs
+    const uint8_t* row = reinterpret_cast<const uint8_t*>(a.x + (n * a.hp + static_cast<int64_t>(oh) * a.stride) *
+                                                                   a.wp * a.wd);
+    const int64_t wbs = kwords * 8 * 32;
+    const uint8_t* wb = reinterpret_cast<const uint8_t*>(a.wnib) + ob * wbs;
+    for (int p = 0; p < np;) {
+        const uint8_t* xp[4];
+        for (int q = 0; q < 4; ++q) xp[q] = row + (ow0 + p + q) * ps;
+        switch (std::min(4, np - p)) {
+            case 4: bcount<4, B>(xp, woff, kwords, wb, wbs, p, cnt); p += 4; break;
+            case 3: bcount<3, B>(xp, woff, kwords, wb, wbs, p, cnt); p += 3; break;
+            case 2: bcount<2, B>(xp, woff, kwords, wb, wbs, p, cnt); p += 2; break;
+            default: bcount<1, B>(xp, woff, kwords, wb, wbs, p, cnt); p += 1; break;
+        }
+    }
+    const __m256i kfull = _mm256_set1_epi32(static_cast<int>(kwords / a.wd * a.cin));
     const int ih0 = oh * a.stride - a.pad;
     const bool zpad = a.pad_value == 0 && a.pad > 0;
-    for (int ow0 = 0; ow0 < a.wo; ow0 += kRun) {
-        const int np = std::min(kRun, a.wo - ow0);
-        for (int p = 0; p < np; ++p)
-            bcount<K, WD>(a, planes + 2 * static_cast<int64_t>(ow0 + p) * a.stride * a.wd, rs, wn, tot[p]);
+    for (int b = 0; b < B; ++b) {
+        const int o0 = (ob + b) * OCB;
         if (a.cout - o0 < OCB) {  // a partial channel block: the portable per-pixel epilogue
-            finish_tile(a, n, oh, ow0, np, ob, tot[0]);
+            int64_t c64[kRun][OCB];
+            for (int p = 0; p < np; ++p)
+                for (int j = 0; j < OCB; ++j) c64[p][j] = cnt[b][p][j];
+            finish_tile(a, n, oh, ow0, np, ob + b, c64[0]);
             continue;
         }
-        // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit: K < 2^30;
-        // the conversion rounds like the portable int64 -> float one).
+        const int32_t* ws = a.wsum + static_cast<int64_t>(ob + b) * a.k * a.k * OCB;
         const int64_t idx0 = ((n * a.ho + oh) * a.wo + ow0) * a.cout + o0;
         for (int hf = 0; hf < 2; ++hf) {
             const Epi8 er(a.epi, o0 + 8 * hf);
             for (int p = 0; p < np; ++p) {
-                const __m256i* t = reinterpret_cast<const __m256i*>(tot[p] + 8 * hf);
-                const __m256i cnt = pack_lo32(_mm256_load_si256(t), _mm256_load_si256(t + 1));
-                __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(cnt, 1));
+                // dot = K - 2 * popcount - (padded taps' weight sums), converted once from int32 (the counts fit:
+                // K < 2^30; the conversion rounds like the portable int64 -> float one).
+                const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(cnt[b][p] + 8 * hf));
+                __m256i dot = _mm256_sub_epi32(kfull, _mm256_slli_epi32(c, 1));
                 const int iw0 = (ow0 + p) * a.stride - a.pad;
                 if (zpad && (ih0 < 0 || ih0 + a.k > a.h || iw0 < 0 || iw0 + a.k > a.w)) {
                     // zero padding: subtract the weight sums of the padded taps (pad_correction in epilogue.h)
@@ -172,41 +215,24 @@ inline void bconv_block_row(const BConvArgs& a, int64_t n, int oh, int ob, const
     }
 }
 
-// Output row (n, oh) of channel blocks [ob0, ob1): the k input rows it reads split into nibble planes once, then per
-// block, runs of up to kRun pixels: the popcounts of the run, then its epilogue from registers (the zero-padding
-// correction, the int32 conversion and Epi8), set up once per run.
+// Output row (n, oh) of channel blocks [ob0, ob1): pairs of blocks (the last one alone), runs of kRun pixels.
 void bconv_rows_avx2(const BConvArgs& a, int64_t n, int oh, int ob0, int ob1) {
-    const int64_t rw = static_cast<int64_t>((a.wo - 1) * a.stride + a.k) * a.wd;  // words of a row that are read
-    thread_local std::vector<uint64_t> planes;
-    planes.resize(static_cast<size_t>(2 * a.k * rw));
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    for (int kh = 0; kh < a.k; ++kh) {
-        const uint64_t* src = a.x + ((n * a.hp + static_cast<int64_t>(oh) * a.stride + kh) * a.wp) * a.wd;
-        uint64_t* dst = planes.data() + 2 * kh * rw;
-        int64_t q = 0;
-        for (; q + 4 <= rw; q += 4) {  // 4 words -> low / high planes, interleaved per word
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + q));
-            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            const __m256i u0 = _mm256_unpacklo_epi64(lo, hi), u1 = _mm256_unpackhi_epi64(lo, hi);  // per 128-bit lane
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * q), _mm256_permute2x128_si256(u0, u1, 0x20));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * q + 4), _mm256_permute2x128_si256(u0, u1, 0x31));
-        }
-        for (; q < rw; ++q) {
-            dst[2 * q] = src[q] & 0x0f0f0f0f0f0f0f0fULL;
-            dst[2 * q + 1] = (src[q] >> 4) & 0x0f0f0f0f0f0f0f0fULL;
-        }
+    if (static_cast<int64_t>(a.k) * a.k * a.wd > kMaxWords) {
+        bconv_rows_portable(a, n, oh, ob0, ob1);
+        return;
     }
-    // Short rows (3x3 convs of 64 and 128 channels: 9 and 18 words; 1x1 downsample convs of up to 256) with the tap
-    // loops unrolled at compile time; longer ones through the general loop (unrolling 36 or 72 words made them slower).
-    auto run = [&](auto block_row) {
-        for (int ob = ob0; ob < ob1; ++ob) block_row(a, n, oh, ob, planes.data(), 2 * rw);
-    };
-    if (a.k == 3 && a.wd == 1) run(bconv_block_row<3, 1>);
-    else if (a.k == 3 && a.wd == 2) run(bconv_block_row<3, 2>);
-    else if (a.k == 1 && a.wd == 1) run(bconv_block_row<1, 1>);  // 1x1 downsample convs
-    else if (a.k == 1 && a.wd == 2) run(bconv_block_row<1, 2>);
-    else if (a.k == 1 && a.wd == 4) run(bconv_block_row<1, 4>);
-    else run(bconv_block_row<0, 0>);
+    // The byte offset of each input word a pixel reads (taps in weight order) from its first one.
+    thread_local std::vector<int64_t> woff;
+    woff.clear();
+    for (int kh = 0; kh < a.k; ++kh)
+        for (int kw = 0; kw < a.k; ++kw)
+            for (int j = 0; j < a.wd; ++j) woff.push_back(8 * ((static_cast<int64_t>(kh) * a.wp + kw) * a.wd + j));
+    for (int ob = ob0; ob < ob1; ob += 2)
+        for (int ow0 = 0; ow0 < a.wo; ow0 += kRun) {
+            const int np = std::min(kRun, a.wo - ow0);
+            if (ob + 1 < ob1) bconv_run<2>(a, woff.data(), n, oh, ob, ow0, np);
+            else bconv_run<1>(a, woff.data(), n, oh, ob, ow0, np);
+        }
 }
 
 // ---------------------------------------------------------------------------------------------- real conv

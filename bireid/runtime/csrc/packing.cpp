@@ -58,12 +58,17 @@ BConvWeights* make_weights(const U64& w, int cin) {
             if (static_cast<int>(q % wd) == wd - 1) v &= tail_mask;  // bits past Cin must be 0 (see kernels.h)
             bw->blk[(static_cast<int64_t>(o / OCB) * kwords + q) * OCB + o % OCB] = v;
         }
-    bw->nib.resize(2 * bw->blk.size());
-    constexpr uint64_t kLow = 0x0f0f0f0f0f0f0f0fULL;
+    // The AVX2 kernel's nibble bytes: per block and weight word, per byte i, the 16 channels' low nibbles of byte i
+    // then their high nibbles (kernels.h).
+    bw->nib.assign(2 * bw->blk.size(), 0);
+    auto* nb = reinterpret_cast<uint8_t*>(bw->nib.data());
     for (size_t q = 0; q < bw->blk.size(); ++q) {
-        const size_t row = q / OCB, o = q % OCB;
-        bw->nib[(2 * row) * OCB + o] = bw->blk[q] & kLow;
-        bw->nib[(2 * row + 1) * OCB + o] = (bw->blk[q] >> 4) & kLow;
+        const size_t row = q / OCB, o = q % OCB;  // row: block * kwords + word
+        for (int i = 0; i < 8; ++i) {
+            const auto byte = static_cast<uint8_t>(bw->blk[q] >> (8 * i));
+            nb[(row * 8 + i) * 32 + o] = byte & 15;
+            nb[(row * 8 + i) * 32 + 16 + o] = byte >> 4;
+        }
     }
     for (int o = 0; o < cout; ++o)
         for (int tap = 0; tap < k * k; ++tap) {
