@@ -73,6 +73,8 @@ class DataConfig:
     synth_seed: int = opt(0, "synthetic set: generator seed")
     synth_difficulty: float = opt(SYNTH_DIFFICULTY, "synthetic set: 0 = easy (distinct people, mild cameras) .. "
                                   "1 = hard")
+    synth_scenes: list = opt([300, 100], "detection: synthetic pedestrian scenes [train, test] (scene size: "
+                             "data.height x data.width)")
     batch_size: int = opt(64, "classification / point clouds: training batch size (shuffled; re-ID uses P x K)")
     num_points: int = opt(1024, "point clouds: points per cloud (subsampled, or drawn with replacement when a cloud "
                           "has fewer; meshes are sampled to this many)")

@@ -4,8 +4,9 @@ Each module keeps its heavy imports inside its functions, so importing this pack
 does) stays cheap.
 """
 
-from . import ablate, complexity, export, extract, search, synth, train
+from . import ablate, complexity, detect, export, extract, search, synth, train
 from . import eval as eval_  # the module is named after its command; ``eval_`` keeps the builtin unshadowed
 
 COMMANDS = {"train": train, "eval": eval_, "synth": synth, "complexity": complexity, "ablate": ablate,
-            "export": export, "extract": extract, "search": search}
+            "export": export, "extract": extract, "search": search,
+            "detect": detect}

@@ -179,6 +179,7 @@ class VerifyReport:
     def __init__(self, ref, got, topk: int):
         import numpy as np
 
+        ref, got = ref.reshape(len(ref), -1), got.reshape(len(got), -1)  # a detector's head maps, flattened
         a = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
         b = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
         self.cosine = (a * b).sum(1)

@@ -51,7 +51,7 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
 
 @dataclass
 class _Prim:
-    kind: str                   # conv | affine | add | act | clamp | maxpool | avgpool | gap | gmp | linear
+    kind: str                   # conv | affine | add | act | clamp | maxpool | avgpool | gap | gmp | linear | upsample
     ins: list[str]
     out: str
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -204,6 +204,8 @@ class _Builder:
                 raise ExportError(f"{node.name}: adaptive_avg_pool2d to {osz} is not supported (only 1)")
             self.emit("gap", [args[0]], out, self.chan[args[0]], 2)
             return out
+        if t is F.interpolate:
+            return self.upsample(node, args, out)
         if t in _AVG_POOLS or t in _MAX_POOLS:
             kw = dict(node.kwargs)
             is_max = t in _MAX_POOLS
@@ -217,6 +219,23 @@ class _Builder:
                       kw.get("count_include_pad", True), kw.get("dilation", 1), kw.get("divisor_override"))
             return out
         raise ExportError(f"{node.name}: operation {getattr(t, '__name__', t)!s} is not supported by the .bnn runtime")
+
+    def upsample(self, node: fx.Node, args: list, out: str) -> str:
+        x = args[0]
+        if self.rank[x] != 4:
+            raise ExportError(f"{node.name}: upsampling needs a 4-D input")
+        self.emit("upsample", [x], out, self.chan[x], 4, scale=_upsample_factor(node, args))
+        return out
+
+
+def _upsample_factor(node: fx.Node, args: list) -> int:
+    kw = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), args))
+    kw.update(node.kwargs)
+    f = kw.get("scale_factor")
+    f = f[0] if isinstance(f, (tuple, list)) and len(set(f)) == 1 else f
+    if kw.get("mode", "nearest") != "nearest" or kw.get("size") is not None or float(f or 0) != int(f or 0) or not f:
+        raise ExportError(f"{node.name}: only nearest upsampling by an integer scale_factor is supported")
+    return int(f)
 
 
 def _fuse(prims: list[_Prim], output: str) -> list[tuple[_Prim, dict[str, Any] | None]]:
@@ -342,8 +361,8 @@ def build_graph(model: nn.Module) -> tuple[list[dict[str, Any]], dict[str, np.nd
                     env[node.name] = b.function(node, args, node.name)
         if not isinstance(output, str):
             raise ExportError("the model's eval-mode output must be a single feature tensor")
-        if b.rank[output] != 2:
-            raise ExportError("the model's eval-mode output must be a 2-D (N, D) feature tensor")
+        if b.rank[output] not in (2, 4):
+            raise ExportError("the model's eval-mode output must be a 2-D (N, D) feature tensor or a 4-D map")
         # Dead code (e.g. unused stage maps) is dropped: keep only what the output depends on.
         needed = {output}
         for p in reversed(b.prims):
@@ -376,6 +395,8 @@ def build_graph(model: nn.Module) -> tuple[list[dict[str, Any]], dict[str, np.nd
             elif p.kind in ("maxpool", "avgpool"):
                 n.update(k=a["k"], stride=a["stride"], pad=a["pad"], ceil_mode=a["ceil_mode"],
                          count_include_pad=a["count_include_pad"])
+            elif p.kind == "upsample":
+                n["scale"] = a["scale"]
             elif p.kind == "linear":
                 n["out_features"] = int(a["weight"].shape[0])
                 n["weight"] = blob(f"{p.out}.weight", a["weight"])

@@ -37,7 +37,8 @@ def train_step(parts: TrainingParts, images: torch.Tensor, targets: torch.Tensor
     logs = {k: float(v.detach()) for k, v in terms.items()}
     logs.update(d_logs if d_first else update_discriminators(parts, outputs))
     logs["loss"] = float(loss.detach())
-    logs["acc"] = float((outputs["logits"].argmax(1) == targets).float().mean())
+    if "logits" in outputs:  # a classifier (a detector has no per-image label to be accurate on)
+        logs["acc"] = float((outputs["logits"].argmax(1) == targets).float().mean())
     return logs
 
 

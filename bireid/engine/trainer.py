@@ -135,7 +135,7 @@ def train_epoch(parts: TrainingParts, cfg: Config, epoch: int, step_times: list[
             sums[k] = sums.get(k, 0.0) + v
         n += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['acc']:.2f}")
+        bar.set_postfix(loss=f"{logs['loss']:.3f}", **({"acc": f"{logs['acc']:.2f}"} if "acc" in logs else {}))
         if on_step is not None:
             on_step(epoch, step)
     bar.close()

@@ -5,7 +5,7 @@ Importing this package imports every backbone module, which registers itself; th
 method is built by ``bireid.factory.create_model`` (also ``bireid.create_model``).
 """
 
-from . import backbones  # noqa: F401  (registers the built-in backbones)
+from . import backbones, detector  # noqa: F401  (register the built-in backbones)
 from .classifier import Classifier
 from .registry import BACKBONES, create_backbone, list_backbones, register_backbone
 from .reid_model import ReIDModel

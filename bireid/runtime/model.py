@@ -10,6 +10,9 @@ Tensors are float32 NHWC (4-D) or (N, C) (2-D). Node kinds in the JSON ``nodes``
 - ``gap``: global average pooling, 4-D -> 2-D.
 - ``gmp``: global max pooling over all positions, 4-D -> 4-D with a 1x1 map (a point cloud's aggregation).
 - ``linear``: ``weight`` (out, in) blob, ``bias`` (blob or null), 2-D only.
+- ``upsample``: ``scale`` (integer): nearest-neighbour upsampling of a 4-D map by ``scale`` in both directions.
+
+The ``output`` is a 2-D (N, D) feature tensor, or a 4-D map (a detector's head), returned as (N, C, H, W).
 
 Epilogue fields (per output channel, applied in this order): ``scale``/``bias`` (blob or null),
 ``residual`` (tensor name or null; added before the activation, or after it when ``act_first``),
@@ -179,6 +182,12 @@ class BNNModel:
                 if len(s_in) != 3:
                     raise c.fail("gmp needs a 4-D input")
                 s_out = (1, 1, s_in[2])
+            elif op == "upsample":
+                if len(s_in) != 3:
+                    raise c.fail("upsample needs a 4-D input")
+                f = c.int(node, "scale", 1, 16)
+                s_out = (s_in[0] * f, s_in[1] * f, s_in[2])
+                args["scale"] = f
             elif op == "linear":
                 if len(s_in) != 1:
                     raise c.fail("linear needs a 2-D input")
@@ -194,10 +203,11 @@ class BNNModel:
             self._steps.append((op, ins, out, args))
         c.where = ""
         out = doc.get("output")
-        if not isinstance(out, str) or out not in shapes or len(shapes[out]) != 1:
-            raise c.fail(f"'output' must name a 2-D (N, D) tensor, got {out!r:.60}")
+        if not isinstance(out, str) or out not in shapes or len(shapes[out]) not in (1, 3):
+            raise c.fail(f"'output' must name a 2-D (N, D) or a 4-D tensor, got {out!r:.60}")
         self.output = out
-        self.feat_dim = shapes[out][0]
+        self.output_shape = shapes[out]  # per image: (D,) or (H, W, C)
+        self.feat_dim = shapes[out][-1]
         self.shapes = shapes
         self._fuse_conv_pool()
         self._fuse_downsample()
@@ -390,16 +400,17 @@ class BNNModel:
         threads = _engine.get_num_threads()
         n = x.shape[0]
         if n == 1 or (threads < 2 and n <= self.chunk):
-            return self._forward_batch(x, profile, profile_clock)
-        if profile is not None or threads < 2:
+            y = self._forward_batch(x, profile, profile_clock)
+        elif profile is not None or threads < 2:
             # Small sub-batches keep each layer's activations in cache (float traffic dominates otherwise).
-            return np.concatenate([self._forward_batch(x[s:s + self.chunk], profile, profile_clock)
-                                   for s in range(0, n, self.chunk)], axis=0)
-        chunk = max(1, min(self.chunk, n // (4 * threads)))
-        starts = range(0, n, chunk)
-        outs = list(self._workers(threads).map(lambda s: self._forward_batch(x[s:s + chunk], None, time.perf_counter),
-                                               starts))
-        return np.concatenate(outs, axis=0)
+            y = np.concatenate([self._forward_batch(x[s:s + self.chunk], profile, profile_clock)
+                                for s in range(0, n, self.chunk)], axis=0)
+        else:
+            chunk = max(1, min(self.chunk, n // (4 * threads)))
+            starts = range(0, n, chunk)
+            y = np.concatenate(list(self._workers(threads).map(
+                lambda s: self._forward_batch(x[s:s + chunk], None, time.perf_counter), starts)), axis=0)
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if y.ndim == 4 else y
 
     __call__ = forward
 
@@ -480,6 +491,9 @@ class BNNModel:
             return _engine.global_avg_pool(x)
         if op == "gmp":  # a max is exact in any order: NumPy gives the bits PyTorch does
             return np.ascontiguousarray(x.max(axis=(1, 2), keepdims=True))
+        if op == "upsample":
+            f = a["scale"]
+            return np.ascontiguousarray(np.repeat(np.repeat(x, f, axis=1), f, axis=2))
         if op == "linear":
             y = x @ a["wt"]
             return y + a["bias"] if a["bias"] is not None else y

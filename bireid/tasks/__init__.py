@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..config import DEFAULT_TASK, Config
 from ..config import new_config as _new_config
-from . import classification, pointcloud, reid  # noqa: F401  (registration side effects)
+from . import classification, detection, pointcloud, reid  # noqa: F401  (registration side effects)
 from .base import TASKS, Task, get_task, list_tasks, register_task, task_defaults
 
 

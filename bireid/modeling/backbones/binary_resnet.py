@@ -149,6 +149,7 @@ class BinaryResNet(StagedBackbone):
         if not 0.0 <= branch_gamma <= 1.0:
             raise ValueError(f"branch_gamma must be in [0, 1], got {branch_gamma}")
         o = BinaryOptions(act_binarizer, weight_binarizer, scaling, pad_value, activation, downsample, block_style)
+        self.block_options = o  # for layers built beside the backbone (a detection neck) the same way
         if stem_activation is None:  # PReLU where the blocks use a PReLU-like non-linearity, else ReLU
             stem_activation = "prelu" if activation in ("prelu", "rprelu") else "relu"
         self.stem = make_stem(stem, width, make_activation(stem_activation, width))
