@@ -152,3 +152,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_gallery(folder):
+    """Six random JPEGs in Market-1501 naming (pids 1-3, cameras 1-2), each of its own size: (folder, paths)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    paths = []
+    for pid in (1, 2, 3):
+        for cam in (1, 2):
+            p = folder / f"{pid:04d}_c{cam}s1_000100_01.jpg"
+            Image.fromarray(rng.integers(0, 256, (40 + pid, 20 + cam, 3), dtype=np.uint8)).save(p, quality=95)
+            paths.append(p)
+    return folder, paths

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import write_gallery
 from PIL import Image
 
 from bireid.deploy import FeatureExtractor, ImageError, draw_ranking, market_pid
@@ -32,17 +33,7 @@ def bnn_model(tmp_path_factory):
 
 @pytest.fixture()
 def images(tmp_path):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "gallery"
-    folder.mkdir()
-    paths = []
-    for pid in (1, 2, 3):
-        for cam in (1, 2):
-            arr = rng.integers(0, 256, (40 + pid, 20 + cam, 3), dtype=np.uint8)
-            p = folder / f"{pid:04d}_c{cam}s1_000100_01.jpg"
-            Image.fromarray(arr).save(p, quality=95)
-            paths.append(p)
-    return folder, paths
+    return write_gallery(tmp_path / "gallery")
 
 
 def test_extractor_matches_torch_preprocessing(bnn_model, images):

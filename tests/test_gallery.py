@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from helpers import FakeTerminal
+from helpers import FakeTerminal, write_gallery
 from PIL import Image
 
 from bireid.cli import main
@@ -48,16 +48,7 @@ def cache_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture()
 def gallery(tmp_path) -> tuple[Path, list[Path]]:
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "gallery"
-    folder.mkdir()
-    paths = []
-    for pid in (1, 2, 3):
-        for cam in (1, 2):
-            p = folder / f"{pid:04d}_c{cam}s1_000100_01.jpg"
-            Image.fromarray(rng.integers(0, 256, (40 + pid, 20 + cam, 3), dtype=np.uint8)).save(p, quality=95)
-            paths.append(p)
-    return folder, paths
+    return write_gallery(tmp_path / "gallery")
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, int]]:
