@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -38,6 +39,15 @@ def test_training_never_replaces_a_set_made_by_synth(tmp_path, capsys):
     assert main([*argv, "--data.synth_difficulty", "0.5"]) == 0
     assert _files(root) == before, "the user's set is used, not regenerated"
     assert (out / "model.safetensors").is_file()
+    # Evaluation alone takes any set made by `bireid synth` (e.g. a larger test split of unseen identities), as
+    # it is: 3 test identities and another seed here, against the 2 and seed 0 the run was trained with.
+    other = tmp_path / "bigger_test"
+    assert main(["synth", "--out", str(other), *SMALL[:2], "--test-ids", "3", *SMALL[4:], "--seed", "5"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(out / "model.safetensors"), "--dataset", "synthetic",
+                 "--data-root", str(other), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_query"] == read_manifest(other)["summary"]["query"]["images"]
 
 
 def test_synth_and_train_share_one_default_difficulty(tmp_path):

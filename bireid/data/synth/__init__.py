@@ -43,11 +43,12 @@ from .store import (
     generate_synthetic,
     is_current,
     read_manifest,
+    requested_set,
 )
 
 __all__ = ["DEFAULT_ROOT", "FOLDERS", "GENERATOR", "GENERATOR_VERSION", "MANIFEST_NAME", "SynthError", "build",
            "ensure_synthetic", "generate_synthetic", "is_current", "read_manifest", "render_preview",
-           "resolve_knobs"]
+           "requested_set", "resolve_knobs"]
 
 
 def _config_options(d: Any) -> dict[str, Any]:
@@ -61,8 +62,11 @@ def build(root: str | os.PathLike | None = DEFAULT_ROOT, num_train_ids: int = 12
           seed: int = 0, eval_only: bool = False, **knobs: Any) -> ReIDDataset:
     """The 'synthetic' data set: generated into ``root`` on first use (reused after), parsed as Market-1501
     (``eval_only``: query and gallery only). A set the user made with `bireid synth` is used as it is when it
-    has the identities, seed and knobs asked for here, whatever its image size and cameras."""
-    folder = ensure_synthetic(root or DEFAULT_ROOT, num_train_ids=num_train_ids, num_test_ids=num_test_ids,
-                              seed=seed, **knobs)
+    has the identities, seed and knobs asked for here, whatever its image size and cameras; for evaluation alone
+    (``eval_only``: e.g. `bireid eval --data-root` on a larger test split) such a set is used whatever its
+    settings, since a model meets unseen identities there anyway."""
+    root = root or DEFAULT_ROOT
+    folder = (eval_only and requested_set(root)) or ensure_synthetic(
+        root, num_train_ids=num_train_ids, num_test_ids=num_test_ids, seed=seed, **knobs)
     cameras = read_manifest(folder)["params"]["num_cameras"]
     return market_style_dataset(folder, "synthetic", cameras, eval_only)

@@ -177,6 +177,15 @@ def _summary_of(items: list[_Item]) -> dict[str, Any]:
     return out
 
 
+def requested_set(root: str | os.PathLike) -> Path | None:
+    """``root`` when it holds a complete set made by ``bireid synth`` (whatever its settings), else None."""
+    root = Path(root)
+    man = _read_manifest(root) if root.is_dir() else None
+    if man is None or man.get("origin") == AUTO or man.get("version") != GENERATOR_VERSION:
+        return None
+    return root if _is_complete(root, man) else None
+
+
 def ensure_synthetic(root: str | os.PathLike = DEFAULT_ROOT, **params: Any) -> Path:
     """Return ``root`` holding the synthetic set for ``params`` (the arguments of
     :func:`generate_synthetic`): reused when its manifest matches and every file is there, generated when
