@@ -525,6 +525,19 @@ def test_ablate_runs_each_variant_and_seed_with_its_config_and_formats_the_table
     again = ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
                                 log=lambda s: None)
     assert len(calls) == 6 and again["bireal"][0]["rank1"] == 0.5
+    # A setting of a module a run does not use cannot make it another run: FR-GAL's weight for the KR-only runs,
+    # any GAL setting for Bi-Real's. A setting the run does use still can.
+    base.gal.fr_mu, base.gal.fr_compare = base.gal.fr_mu * 10, "pooled"
+    again = ablate.run_ablation(base, ["bireal", "bireid-kr"], [0, 1], tmp_path / "runs",
+                                train_fn=_fake_train(calls), log=lambda s: None)
+    assert len(calls) == 6 and [r["rank1"] for r in again["bireid-kr"]] == [0.6, 0.61]
+    lam, base.gal.kr_lambda = base.gal.kr_lambda, base.gal.kr_lambda * 10
+    assert len(ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
+                                   log=lambda s: None)["bireal"]) == 1 and len(calls) == 6
+    with pytest.raises(Exception, match=r"different configuration \(gal\.kr_lambda: "):
+        ablate.run_ablation(base, ["bireid-kr"], [0], tmp_path / "runs", train_fn=_fake_train(calls),
+                            log=lambda s: None)
+    base.gal.kr_lambda = lam
     base.train.epochs = 4  # a different budget must not silently reuse the old runs
     with pytest.raises(Exception, match=r"different configuration \(train\.epochs: 3 vs 4\)"):
         ablate.run_ablation(base, ["bireal"], [0], tmp_path / "runs", train_fn=_fake_train(calls),

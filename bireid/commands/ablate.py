@@ -22,6 +22,7 @@ import yaml
 
 from ..config import DEFAULT_TASK, Config, ConfigError, from_dict, load_yaml, read_yaml, set_key, validate
 from ..errors import UserError
+from ..methods import get_method
 
 HELP = "ablation: real vs Bi-Real vs BiRe-ID (KR-GAL, FR-GAL, both, attention alpha) over several seeds, any task"
 DESCRIPTION = """Train every variant with the same seeds, data and budget and write a markdown table:
@@ -221,11 +222,14 @@ def _config_differences(folder: Path, cfg: Config) -> list[str]:
     except ConfigError as e:
         return [f"its config.yaml cannot be read ({e})"]
     mine = cfg.to_dict()
+    # Settings of a module neither run uses (e.g. FR-GAL's in a run without it) cannot make them differ.
+    unused = (get_method(saved.model.method).unused_config_keys(saved)
+              & get_method(cfg.model.method).unused_config_keys(cfg))
     diffs = []
     for sec in sorted(set(old) | set(mine)):
         a, b = old.get(sec, {}), mine.get(sec, {})
         for key in sorted(set(a) | set(b)):
-            if key not in EXECUTION_KEYS and a.get(key) != b.get(key):
+            if key not in EXECUTION_KEYS and f"{sec}.{key}" not in unused and a.get(key) != b.get(key):
                 diffs.append(f"{sec}.{key}: {a.get(key)!r} vs {b.get(key)!r}")
     return diffs
 

@@ -6,6 +6,8 @@ docs/ARCHITECTURE.md); ``AttentionScale`` is the attention-aware alpha (``cfg.ga
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch.nn as nn
 
 from .attention import AttentionScale
@@ -14,7 +16,7 @@ from .feature import FeatureRefinement
 from .kernel import KernelRefinement
 
 __all__ = ["AttentionScale", "Discriminator", "FeatureRefinement", "KernelRefinement", "backbone_of",
-           "build_gal_losses", "find_scaled_binary_convs", "unwrap"]
+           "build_gal_losses", "find_scaled_binary_convs", "unused_gal_keys", "unwrap"]
 
 # Settings without a GALConfig field (read with getattr so a config that adds them takes effect).
 DEFAULT_KR_FILTERS = 32  # gal.kr_filters_per_layer: filters per layer per step shown to KR-GAL's D
@@ -51,3 +53,12 @@ def build_gal_losses(model: nn.Module, cfg) -> list[nn.Module]:
     if p is not None:
         losses = [m.to(p.device) for m in losses]
     return losses
+
+
+def unused_gal_keys(g) -> set[str]:
+    """The ``gal.*`` settings that cannot change a run with ``g``'s module flags: KR-GAL's (``kr_*``) when it is
+    off, FR-GAL's (``fr_*``) when it is off, the discriminators' (``disc_*``) when both are."""
+    names = [f.name for f in dataclasses.fields(g) if f.name not in ("kr_gal", "fr_gal")]
+    off = {prefix for prefix, on in (("kr_", g.kr_gal), ("fr_", g.fr_gal), ("disc_", g.kr_gal or g.fr_gal))
+           if not on}
+    return {f"gal.{n}" for n in names if any(n.startswith(p) for p in off)}

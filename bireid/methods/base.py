@@ -8,7 +8,7 @@ method names: code that needs to know asks the record (``get_method(name).binary
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch.nn as nn
@@ -41,7 +41,9 @@ class Method:
     ``defaults``: the backbone options of the method (overridable per call); ``config_keys``: the dotted config
     keys passed to the backbone builder as options (named by their last part); ``uses_teacher``: takes a
     trained model as distillation teacher (``model.teacher``, loaded by the trainer); ``aux`` builds the
-    AuxLoss modules; ``prepare`` translates options before the backbone is built.
+    AuxLoss modules; ``prepare`` translates options before the backbone is built; ``unused_keys(cfg)``: the
+    config keys that cannot change a run of this method under ``cfg`` (default: every ``gal.*`` key it does not
+    read, since only a method whose ``aux`` builds GAL losses uses them).
     """
 
     name: str
@@ -53,6 +55,7 @@ class Method:
     uses_teacher: bool = False
     aux: AuxBuilder = _no_aux
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    unused_keys: Callable[[Any], set[str]] | None = None
 
     @property
     def family(self) -> str:
@@ -73,6 +76,14 @@ class Method:
         if not self.binary:
             opts = {k: v for k, v in opts.items() if k not in BINARY_ONLY_OPTIONS}
         return opts
+
+    def unused_config_keys(self, cfg: Any) -> set[str]:
+        """Dotted config keys that cannot change a run of this method under ``cfg``: `bireid ablate` ignores them
+        when it checks that a finished run is the one asked for (a default of a module the run did not use may
+        change without invalidating it)."""
+        if self.unused_keys is not None:
+            return set(self.unused_keys(cfg))
+        return {f"gal.{f.name}" for f in fields(cfg.gal)} - set(self.config_keys)
 
     def build_backbone(self, arch: str, last_stride: int = 1, **kw: Any) -> nn.Module:
         """Build ``arch`` (resnet18/34/50) the way this method binarizes it."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..gal import AttentionScale, build_gal_losses
+from ..gal import AttentionScale, build_gal_losses, unused_gal_keys
 from .base import BINARY_CONFIG_KEYS, Method, register_method
 from .distill import build_distillation
 
@@ -73,4 +73,5 @@ register_method(Method(
     summary="Bi-Real layout with a learned channel-wise alpha refined by KR-GAL, plus FR-GAL on features",
     defaults=dict(act_binarizer="approx", weight_binarizer="approx", scaling="learned", activation="prelu",
                   block_style="bireal", downsample="real", alpha_mode="learned"),
-    config_keys=BINARY_CONFIG_KEYS + ("gal.alpha_mode",), prepare=_bireid_prepare, aux=_bireid_aux))
+    config_keys=BINARY_CONFIG_KEYS + ("gal.alpha_mode",), prepare=_bireid_prepare, aux=_bireid_aux,
+    unused_keys=lambda cfg: unused_gal_keys(cfg.gal)))
