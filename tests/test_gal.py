@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -514,6 +515,10 @@ def test_ablate_runs_each_variant_and_seed_with_its_config_and_formats_the_table
     assert "| bireal " in table and "1.00×" in table
     # Finished runs with the same config are reused, not retrained.
     again = ablate.run_ablation(base, ["bireal"], [0, 1], tmp_path / "runs", train_fn=_fake_train(calls),
+                                log=lambda s: None)
+    assert len(calls) == 6 and [r["rank1"] for r in again["bireal"]] == [0.5, 0.51]
+    shutil.copytree(tmp_path / "runs", tmp_path / "copied")  # the same runs in another folder
+    again = ablate.run_ablation(base, ["bireal"], [0, 1], tmp_path / "copied", train_fn=_fake_train(calls),
                                 log=lambda s: None)
     assert len(calls) == 6 and [r["rank1"] for r in again["bireal"]] == [0.5, 0.51]
     # A run saved before a config key existed (the key absent from its config.yaml) is the same run: the key's

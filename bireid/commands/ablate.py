@@ -203,8 +203,9 @@ def run_config(base: Config, variant: Variant, seed: int, runs_dir: Path) -> Con
     return cfg
 
 
-# How a run is executed, not what it is: a finished run is reused whatever these were.
-EXECUTION_KEYS = ("resume", "device", "progress", "threads", "workers")
+# How and where a run is executed, not what it is: a finished run is reused whatever these were (a runs folder
+# copied or moved elsewhere holds the same runs).
+EXECUTION_KEYS = ("resume", "device", "progress", "threads", "workers", "output_dir")
 
 
 def _config_differences(folder: Path, cfg: Config) -> list[str]:
