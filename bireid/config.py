@@ -151,7 +151,8 @@ class GALConfig:
     kr_adv_weight: float = opt(1e-4, "KR-GAL: weight of the adversarial (generator) term")
     alpha_mode: str = opt("learned", "KR-GAL scale factor: a learned per-channel vector or an attention "
                           "module computing it from kernel statistics", choices=("learned", "attention"))
-    fr_mu: float = opt(1e-2, "FR-GAL: weight mu of mu/2 ||a_L - a*_H||^2")
+    fr_mu: float = opt(1.0, "FR-GAL: weight mu of mu/2 mean((a_L - a*_H)^2) (1.0 with the pooled comparison: the "
+                        "setting measured to help, docs/methods.md)")
     fr_adv_weight: float = opt(1e-3, "FR-GAL: weight of the adversarial (generator) term")
     fr_stages: list = opt([1, 2, 3], "FR-GAL: supervised low-level stages (1-based; 4 is the high level)")
     disc_lr: float = opt(1e-4, "learning rate of the discriminators")
@@ -165,7 +166,7 @@ class GALConfig:
                        "alpha; the adversarial gradient reaches w through the real side, alpha through the fake "
                        "side with b held fixed), 'autograd' = plain autograd of the losses (w only through the fake "
                        "side's ApproxSign)", choices=("autograd", "paper"))
-    fr_compare: str = opt("upsampled", "FR-GAL's MSE: 'upsampled' = a_L against the nearest-upsampled a*_H at a_L's "
+    fr_compare: str = opt("pooled", "FR-GAL's MSE: 'upsampled' = a_L against the nearest-upsampled a*_H at a_L's "
                           "size; 'pooled' = a_L average-pooled to a_H's grid against a*_H",
                           choices=("upsampled", "pooled"))
     disc_order: str = opt("before", "when the discriminators step: 'before' the model step on the same batch (the "
