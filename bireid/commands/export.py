@@ -79,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import BNNModel
 
     rt = BNNModel.load(path)
+    shape = rt.output_shape  # (D,) or a map (H, W, C), e.g. a detector's head
+    output = f"{shape[0]}-d output" if len(shape) == 1 else f"{'x'.join(map(str, shape))} (HxWxC) output"
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): input {size[0]}x{size[1]}, "
-          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d output")
+          f"{rt.meta['binary_convs']} binary convs, {output}")
     if args.onnx:
         from ..deploy.onnx_export import export_onnx
 
