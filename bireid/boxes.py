@@ -19,6 +19,8 @@ import numpy as np
 HEAD_CHANNELS = 5
 TARGET_CHANNELS = 6
 MIN_OVERLAP = 0.7
+DEPLOY_SCORE = 0.3  # the deployed detector's defaults (bireid detect): lowest score kept, NMS IoU
+DEPLOY_NMS_IOU = 0.6
 
 
 def gaussian_radius(h: float, w: float, min_overlap: float = MIN_OVERLAP) -> float:

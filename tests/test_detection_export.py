@@ -131,3 +131,80 @@ def test_detect_command_errors(tmp_path, capsys):
     assert main(base + ["--model", str(tmp_path / "det.bnn"), "--score", "2"]) != 0
     assert "--score must lie in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written before the arguments are checked
+
+
+def detection_checkpoint(tmp_path, scenes_root):
+    """A detector checkpoint as training writes one (config + weights), its data the synthetic scenes at
+    ``scenes_root``; built directly, no training. Real-valued: float32 PyTorch and engine then agree to rounding."""
+    from bireid.checkpoint import save_checkpoint
+    from bireid.config import new_config
+    from bireid.tasks import task_defaults
+
+    cfg = new_config("detection", task_defaults)
+    cfg.data.root, cfg.data.synth_scenes = str(scenes_root), [2, 6]
+    cfg.data.height, cfg.data.width, cfg.model.width, cfg.model.method = 64, 64, 8, "real"
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, detector("real").state_dict(), {"config": cfg.to_dict(), "num_classes": 1})
+    return path
+
+
+def test_export_verify_compares_detections_on_the_test_scenes(tmp_path, capsys, monkeypatch):
+    """--verify on a detector, without --verify-images: its test scenes (generated into a temporary folder when
+    they are not there), and the deployed detections compared, not only the raw maps."""
+    from bireid.factory import load_model
+    from bireid.images import load_image
+    from bireid.tasks import get_task
+
+    root = tmp_path / "scenes"
+    ck = detection_checkpoint(tmp_path, root)
+    args = ["export", "--checkpoint", str(ck), "--out", str(tmp_path / "d.bnn"), "--verify"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"compared on 6 test samples of synthetic (generated: '{root}' is not here)" in out
+    assert "the same detections" in out and "on 6/6 inputs" in out
+    assert not root.exists()  # generated aside, not into the checkpoint's data folder
+    # The scenes generated where the checkpoint says (the same ones: generation is deterministic) are read, and
+    # the boxes reported are PyTorch's on all six of them.
+    model, cfg = load_model(ck)
+    test = get_task("detection").build_datasets(cfg)[1].test
+    x = np.stack([preprocess(load_image(s.path), (64, 64)) for s in test])
+    with torch.no_grad():
+        boxes = sum(len(decode(h, 4, 100, 0.3, 0.6)[0]) for h in model(torch.from_numpy(x)).numpy())
+    assert len(test) == 6 and boxes > 0
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("compared on 6 test samples of synthetic\n") == 1 and f"{boxes} boxes from PyTorch" in out
+    # An engine whose boxes sit 0.2 pixels to the right (offset channel + 0.05 cells): the maps still look alike
+    # (cosine), the detections do not.
+    forward = BNNModel.forward
+
+    def shifted(self, x):
+        y = forward(self, x)
+        y[:, 3] += 0.05
+        return y
+
+    monkeypatch.setattr(BNNModel, "forward", shifted)
+    assert main(args) == 3
+    cap = capsys.readouterr()
+    assert "the same detections" in cap.err and "on only" in cap.err and "cosine <" not in cap.err
+
+
+def test_detections_agree_rule():
+    """One person at cell (3, 2) of a 8x8 map (stride 4): box centre (4 * 3.5, 4 * 2.5) = (14, 10), size 4 * (2, 4)
+    = 8 x 16 -> (10, 2, 18, 18). Its size 1e-4 larger it is the same; 1e-2 larger (y2 moves 0.08 px, over the
+    1e-3 * 18 + 1e-3 * 32 (the map's 32 px) = 0.05 allowed) it is not; a second person (score 0.5 > 0.3) changes the
+    count."""
+    from bireid.tasks.detection import detections_agree
+
+    ref = np.zeros((1, 5, 8, 8), np.float32)
+    ref[0, 0] = -5.0
+    ref[0, :, 2, 3] = [2.0, 2.0, 4.0, 0.5, 0.5]
+    (boxes, _), = [decode(ref[0], 4, 100, 0.3, 0.6)]
+    np.testing.assert_allclose(boxes, [[10, 2, 18, 18]])
+    near, far, more = ref.copy(), ref.copy(), ref.copy()
+    near[0, 1:3, 2, 3] *= 1 + 1e-4
+    far[0, 1:3, 2, 3] *= 1 + 1e-2
+    more[0, :, 6, 6] = [0.0, 1.0, 1.0, 0.5, 0.5]
+    same, rule = detections_agree(np.concatenate([ref, ref, ref]), np.concatenate([near, far, more]))
+    assert same.tolist() == [True, False, False]
+    assert "3 boxes from PyTorch" in rule

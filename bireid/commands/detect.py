@@ -7,6 +7,8 @@ import argparse
 
 import numpy as np
 
+from ..boxes import DEPLOY_NMS_IOU, DEPLOY_SCORE
+
 HELP = "detect people in images with a .bnn detector (and search a gallery for each with --reid)"
 DESCRIPTION = """Runs the exported detector (bireid export of a --task detection model) on every image of
 --images (subfolders included) and writes to --out: detections.json (per image: boxes [x1, y1, x2, y2] in the
@@ -19,9 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="exported .bnn detector")
     p.add_argument("--images", required=True, help="folder of images (subfolders included)")
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--score", type=float, default=0.3, help="lowest detection score kept")
-    p.add_argument("--nms-iou", type=float, default=0.6, help="IoU above which a lower-scoring box is suppressed "
-                   "(1 = only the heatmap's local maxima)")
+    p.add_argument("--score", type=float, default=DEPLOY_SCORE, help="lowest detection score kept")
+    p.add_argument("--nms-iou", type=float, default=DEPLOY_NMS_IOU, help="IoU above which a lower-scoring box is "
+                   "suppressed (1 = only the heatmap's local maxima)")
     p.add_argument("--reid", help="exported .bnn re-ID model: rank each detected person against --gallery")
     p.add_argument("--gallery", help="gallery folder for --reid")
     p.add_argument("--topk", type=int, default=5, help="gallery matches kept per person (with --reid)")

@@ -11,12 +11,14 @@ normalization are taken from the checkpoint's config and stored in the file, wit
 `bireid eval --model x.bnn` evaluates on the data the checkpoint was evaluated on).
 
 --verify compares the engine with PyTorch on real inputs: --verify-images DIR, else the query/gallery images
-of the checkpoint's evaluation set (classification and point clouds: samples of its test split), else (only when
-neither exists, and said so) random inputs. It reports
-the per-image cosine similarity of the two features and the agreement of a small retrieval (each image's
-nearest neighbours among the others); it fails when an image's cosine is below 0.99 or the mean top-k overlap
-below 90%: a wrong export scrambles features, while a near-threshold sign flip in a binary layer moves one
-feature by ~1e-3 and changes neither. Every requested file is written first; a failed verification then
+of the checkpoint's evaluation set (classification, point clouds and detection: samples of its test split; a
+synthetic scene set that is not there is generated into a temporary folder), else (only when neither exists, and
+said so) random inputs. It reports the per-input cosine similarity of the two outputs and the agreement of what is
+deployed: a detector's detections (bireid detect's decoding: the same number of boxes after NMS, within 1e-3
+relative), else a small retrieval (each input's nearest neighbours among the others). It fails when an input's
+cosine is below 0.99, or fewer than 90% of the inputs give the same detections, or the mean top-k overlap is below
+90%: a wrong export scrambles outputs, while a near-threshold sign flip in a binary layer moves one output by
+~1e-3 and changes neither. Every requested file is written first; a failed verification then
 exits with status 3 (status 2: the export itself failed)."""
 
 VERIFY_IMAGES = 64  # images compared (spread over the set)
@@ -77,57 +79,77 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import BNNModel
 
     rt = BNNModel.load(path)
+    shape = rt.output_shape  # (D,) or a map (H, W, C), e.g. a detector's head
+    output = f"{shape[0]}-d output" if len(shape) == 1 else f"{'x'.join(map(str, shape))} (HxWxC) output"
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): input {size[0]}x{size[1]}, "
-          f"{rt.meta['binary_convs']} binary convs, {rt.feat_dim}-d output")
+          f"{rt.meta['binary_convs']} binary convs, {output}")
     if args.onnx:
         from ..deploy.onnx_export import export_onnx
 
         print(f"wrote {export_onnx(model, args.onnx, size)}")
     if not args.verify:
         return 0
-    batch, what = task_samples(cfg, task) if verify_paths is None else (None, "")
+    batch, what = task_samples(cfg, task, args.checkpoint) if verify_paths is None else (None, "")
     if batch is not None:
-        report = compare_outputs(model, rt, batch)
+        report = compare_outputs(model, rt, batch, task.outputs_agree)
     else:
         images, what = verification_images(cfg, args.checkpoint, verify_paths)
-        report = verify_export(model, rt, images)
+        report = verify_export(model, rt, images, task.outputs_agree)
     print(f"verify: {report.summary()}; compared on {what}")
     if not report.ok:
-        print(f"bireid export: error: the exported model does not reproduce PyTorch's retrieval ({report.problem()}); "
-              f"the requested files were written", file=sys.stderr)
+        print(f"bireid export: error: the exported model does not reproduce PyTorch's outputs "
+              f"({report.problem()}); the requested files were written", file=sys.stderr)
         return EXIT_VERIFY_FAILED
     return 0
 
 
-def task_samples(cfg, task):
+def task_samples(cfg, task, checkpoint: str):
     """(A batch of up to VERIFY_IMAGES test samples through the task's test transform, a description) for a task
-    whose evaluation set has a test split (classification, point clouds), else (None, "")."""
+    with a test split (classification, point clouds, detection), else (None, ""). The checkpoint's evaluation set
+    is read where it is; a generated one (synthetic scenes) that is not there is generated into a temporary folder;
+    (None, "") when neither works."""
+    import copy
+    import tempfile
+
     import numpy as np
     import torch
 
-    from ..data import DatasetError
+    from ..data import DatasetError, build_eval_dataset, evaluated_set
+    from ..images import ImageError
+    from .eval import evaluation_set
 
-    try:
-        _, eval_ds = task.build_datasets(cfg)
-    except (DatasetError, OSError) as e:
-        print(f"verify: cannot read the checkpoint's data set ({e})")
+    if task.test_input is None:
         return None, ""
-    split = getattr(eval_ds, "test", None)
-    if split is None or len(split) < 2:
-        return None, ""
-    idx = np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)
-    transform = task.transform(cfg, False)
-    batch = torch.stack([transform(split.load(int(i))) for i in idx]).numpy()
-    return batch, f"{len(idx)} test samples of {eval_ds.name}"
+    cfg = copy.deepcopy(cfg)  # both ways of reading the set write the folder read into the config
+    name, root = evaluated_set(cfg, task.datasets)
+    have = bool(root) and _exists(root, checkpoint, cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if have:
+                eval_ds, where = evaluation_set(cfg, checkpoint), ""
+            else:
+                cfg.data.eval_dataset, cfg.data.eval_root = name, tmp
+                eval_ds, where = build_eval_dataset(cfg, task.datasets), f" (generated: '{root}' is not here)"
+            split = eval_ds.test
+            if len(split) < 2:
+                return None, ""
+            idx = np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)
+            transform = task.transform(cfg, False)
+            batch = torch.stack([transform(task.test_input(eval_ds, int(i))) for i in idx]).numpy()
+        except (DatasetError, ImageError, OSError) as e:
+            if have:  # one that is not here (a parsed set, absent from the empty folder): the fallback says so
+                print(f"verify: cannot read the checkpoint's data set ({e})")
+            return None, ""
+    return batch, f"{len(idx)} test samples of {eval_ds.name}{where}"
 
 
-def compare_outputs(model, rt, batch) -> VerifyReport:
-    """PyTorch's and the engine's outputs for the same prepared inputs."""
+def compare_outputs(model, rt, batch, agree=None) -> VerifyReport:
+    """PyTorch's and the engine's outputs for the same prepared inputs (``agree``: the task's ``outputs_agree``)."""
     import torch
 
     with torch.no_grad():
         ref = model(torch.from_numpy(batch)).numpy()
-    return VerifyReport(ref, rt.forward(batch), TOPK)
+    return VerifyReport(ref, rt.forward(batch), TOPK, agree)
 
 
 def verification_images(cfg, checkpoint: str, paths=None) -> tuple[list, str]:
@@ -174,18 +196,26 @@ def _exists(root: str, checkpoint: str, cfg) -> bool:
 
 
 class VerifyReport:
-    """PyTorch vs engine features of the same inputs: per-image cosine and top-k neighbour agreement."""
+    """PyTorch vs engine outputs of the same inputs: per-input cosine, and the agreement of what is deployed: the
+    task's ``agree(ref, got)`` (a detector's detections), else a small retrieval (top-k neighbours among the
+    inputs)."""
 
-    def __init__(self, ref, got, topk: int):
+    def __init__(self, ref, got, topk: int, agree=None):
         import numpy as np
 
+        self.rule, self.agreed = "", 0
+        if agree is not None:
+            same, self.rule = agree(ref, got)
+            self.agreed = int(np.sum(same))
         ref, got = ref.reshape(len(ref), -1), got.reshape(len(got), -1)  # a detector's head maps, flattened
         a = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
         b = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
         self.cosine = (a * b).sum(1)
         self.topk = min(topk, len(ref) - 1)
         self.overlap = float("nan")
-        if self.topk >= 1:
+        if agree is not None:
+            self.overlap = self.agreed / len(ref)
+        elif self.topk >= 1:
             na, nb = _neighbours(a, self.topk), _neighbours(b, self.topk)
             self.overlap = float(np.mean([len(set(x) & set(y)) / self.topk for x, y in zip(na, nb)]))
         self.rel_diff = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
@@ -196,6 +226,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         rank = f"; top-{self.topk} neighbour overlap {100 * self.overlap:.1f}% (mean over images)" if self.topk else ""
+        if self.rule:
+            rank = f"; {self.rule} on {self.agreed}/{len(self.cosine)} inputs"
         return (f"max relative difference {self.rel_diff:.2e}; feature cosine similarity min "
                 f"{self.cosine.min():.6f}, mean {self.cosine.mean():.6f}{rank}")
 
@@ -203,7 +235,9 @@ class VerifyReport:
         bad = []
         if self.cosine.min() < MIN_COSINE:
             bad.append(f"{int((self.cosine < MIN_COSINE).sum())} image(s) with cosine < {MIN_COSINE}")
-        if self.overlap < MIN_OVERLAP:
+        if self.overlap < MIN_OVERLAP and self.rule:
+            bad.append(f"{self.rule} on only {self.agreed}/{len(self.cosine)} inputs (< {100 * MIN_OVERLAP:.0f}%)")
+        elif self.overlap < MIN_OVERLAP:
             bad.append(f"top-{self.topk} overlap {100 * self.overlap:.1f}% < {100 * MIN_OVERLAP:.0f}%")
         return "; ".join(bad)
 
@@ -216,15 +250,12 @@ def _neighbours(f, k: int):
     return np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
 
-def verify_export(model, rt, images: list) -> VerifyReport:
+def verify_export(model, rt, images: list, agree=None) -> VerifyReport:
     """Features of ``images`` (paths or arrays) from PyTorch and from the engine, on the same inputs."""
     import numpy as np
-    import torch
 
     from ..images import load_image, preprocess, rgb_from_array
 
     batch = np.stack([preprocess(load_image(x) if not isinstance(x, np.ndarray) else rgb_from_array(x),
                                  rt.input_size, rt.mean, rt.std) for x in images])
-    with torch.no_grad():
-        ref = model(torch.from_numpy(batch)).numpy()
-    return VerifyReport(ref, rt.forward(batch), TOPK)
+    return compare_outputs(model, rt, batch, agree)

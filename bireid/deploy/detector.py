@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..boxes import HEAD_CHANNELS, decode
+from ..boxes import DEPLOY_NMS_IOU, DEPLOY_SCORE, HEAD_CHANNELS, decode
 from ..images import preprocess
 from ..runtime import BNNModel
 from ..runtime.errors import FormatError
@@ -20,8 +20,8 @@ STRIDE = 4  # the detector's output stride (bireid.modeling.detector.OUTPUT_STRI
 class EngineDetector:
     """``EngineDetector("det.bnn").detect(image) -> (boxes (n, 4) xyxy in the image's pixels, scores (n,))``."""
 
-    def __init__(self, model_path: str | os.PathLike, score_thresh: float = 0.3, top_k: int = 100,
-                 nms_iou: float | None = 0.6) -> None:
+    def __init__(self, model_path: str | os.PathLike, score_thresh: float = DEPLOY_SCORE, top_k: int = 100,
+                 nms_iou: float | None = DEPLOY_NMS_IOU) -> None:
         self.model = BNNModel.load(model_path)
         shape = self.model.output_shape
         h, w = self.model.input_size

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -41,6 +42,10 @@ class Task:
     ``describe_model(cfg)`` -> the model settings that matter, in words (for reports); ``reference``: the model its
     complexity figures are quoted for without a data set (``num_classes`` and config overrides, e.g. re-ID's
     256x128 input and 751 Market-1501 identities).
+    ``test_input(eval_ds, i)`` -> test sample ``i`` as ``transform`` takes it (what ``bireid export --verify``
+    compares on; None: no test split, re-ID verifies on query/gallery images); ``outputs_agree(ref, got)`` -> (per
+    input, whether two batches of outputs give the same deployed result; what is compared, in words), for
+    ``--verify`` (None: the retrieval check, each input's nearest neighbours among the others).
     """
 
     name: str
@@ -65,6 +70,8 @@ class Task:
     describe_model: Callable[[Any], str]
     reference: Mapping[str, Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    test_input: Callable[[Any, int], Any] | None = None
+    outputs_agree: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, str]] | None = None
 
     def check_arch(self, arch: str) -> None:
         """``arch`` belongs to this task's model family (a ConfigError naming the family otherwise)."""

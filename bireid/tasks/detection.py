@@ -11,14 +11,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..boxes import decode
+from ..boxes import DEPLOY_NMS_IOU, DEPLOY_SCORE, decode
 from ..config import ConfigError
 from ..data import build_datasets
 from ..data.detection import DETECTION_DATASETS, DetectionData
 from ..data.detection.loader import build_detection_test_loader, build_detection_train_loader
 from ..distributed import DistInfo
 from ..evaluation.detection import detection_metrics, format_detection
-from ..images import IMAGENET_MEAN, IMAGENET_STD, preprocess
+from ..images import IMAGENET_MEAN, IMAGENET_STD, load_image, preprocess
 from ..modeling.detection_loss import centernet_loss_terms
 from ..modeling.detector import OUTPUT_STRIDE, build_detector
 from .base import Task, register_task
@@ -57,6 +57,20 @@ def detect_batch(head: np.ndarray, sizes: list[tuple[int, int]], input_size: tup
         boxes, scores = decode(m, OUTPUT_STRIDE, top_k, score_thresh)
         out.append((boxes * np.asarray([iw / w, ih / h] * 2, np.float32), scores))
     return out
+
+
+def detections_agree(ref: np.ndarray, got: np.ndarray, rtol: float = 1e-3) -> tuple[np.ndarray, str]:
+    """Per image of two batches of head maps (N, 5, H, W), e.g. PyTorch's and the engine's: whether the deployed
+    detector finds the same people (``bireid detect``'s decoding: the same number of boxes after NMS, each within
+    ``rtol`` relative, plus ``rtol`` of the input's size for boxes at the image's edge); and that rule in words."""
+    same, boxes = [], 0
+    for r, g in zip(ref, got):
+        (rb, _), (gb, _) = (decode(m, OUTPUT_STRIDE, TOP_K, DEPLOY_SCORE, DEPLOY_NMS_IOU) for m in (r, g))
+        atol = rtol * OUTPUT_STRIDE * max(r.shape[1:])
+        same.append(len(rb) == len(gb) and bool(np.allclose(gb, rb, rtol=rtol, atol=atol)))
+        boxes += len(rb)
+    return np.asarray(same, bool), (f"the same detections (score >= {DEPLOY_SCORE}, NMS at IoU {DEPLOY_NMS_IOU}: "
+                                    f"the same count, boxes within {rtol:g} relative; {boxes} boxes from PyTorch)")
 
 
 def evaluate(model: nn.Module, cfg: Any, eval_ds: DetectionData, device: torch.device, dist_info: DistInfo,
@@ -116,6 +130,8 @@ DETECTION = register_task(Task(
                                 f"{OUTPUT_STRIDE}), {cfg.data.height}x{cfg.data.width} input, batch "
                                 f"{cfg.data.batch_size}"),
     reference={"num_classes": 1, "data.height": 384, "data.width": 640},
+    test_input=lambda ds, i: load_image(ds.test[i].path),
+    outputs_agree=detections_agree,
     defaults={"data.dataset": "synthetic", "data.height": 128, "data.width": 128, "data.batch_size": 16,
               "data.test_batch_size": 32, "data.pad": 0, "data.erasing_prob": 0.0, "model.arch": "resnet18-det",
               "model.last_stride": 2, "optim.weight_decay": 1e-4, "gal.fr_stages": [1, 2, 3], "gal.fr_grid": [2, 2]},

@@ -102,4 +102,4 @@ def labelled_task(name: str, summary: str, datasets: Registry, backbones: tuple[
         loss_terms=ce_loss_terms, evaluate=evaluator(transform, input_norm), metric_keys=METRIC_KEYS,
         table_metrics=table_metrics, primary_metric="top1", format_results=format_classification,
         input_shape=input_shape, input_norm=input_norm, describe_model=describe_model,
-        reference={"num_classes": 10}, defaults=defaults)
+        reference={"num_classes": 10}, defaults=defaults, test_input=lambda ds, i: ds.test.load(i))
