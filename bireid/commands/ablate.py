@@ -46,7 +46,8 @@ on Market-1501 (mini) query/gallery, both under --data-root (default ../shared/d
 the task's data sets (default: its default, e.g. cifar10, modelnet10) at --data-root. The short ablation of the
 paper's two modules is --variants real bireid-none bireid-kr bireid-fr bireid-both (bireid-none: the 1-bit
 baseline, the same backbone without GAL).
-Each run lives in RUNS_DIR/VARIANT/seedS; a finished run (results.json with the same config) is reused, an
+Each run lives in RUNS_DIR/VARIANT/seedS; a finished run (results.json with the same config, apart from where and
+how it ran and the settings of a module it does not use, e.g. FR-GAL's in a KR-GAL-only run) is reused, an
 interrupted one (last.safetensors) is resumed, so re-running the command continues an ablation. --jobs N runs N
 trainings at once, each a `bireid train` process logging to its run folder (train.out); with --device cuda and
 several GPUs they are spread over the GPUs.
