@@ -151,8 +151,8 @@ class GALConfig:
     kr_adv_weight: float = opt(1e-4, "KR-GAL: weight of the adversarial (generator) term")
     alpha_mode: str = opt("learned", "KR-GAL scale factor: a learned per-channel vector or an attention "
                           "module computing it from kernel statistics", choices=("learned", "attention"))
-    fr_mu: float = opt(1.0, "FR-GAL: weight mu of mu/2 mean((a_L - a*_H)^2) (1.0 with the pooled comparison: the "
-                        "setting measured to help, docs/methods.md)")
+    fr_mu: float = opt(1.0, "FR-GAL: weight mu of mu/2 mean((a_L - a*_H)^2) (1.0 with the pooled comparison: ahead "
+                        "of no GAL on average on the CPU proxy, not on every seed; docs/methods.md)")
     fr_adv_weight: float = opt(1e-3, "FR-GAL: weight of the adversarial (generator) term")
     fr_stages: list = opt([1, 2, 3], "FR-GAL: supervised low-level stages (1-based; 4 is the high level)")
     disc_lr: float = opt(1e-4, "learning rate of the discriminators")
